@@ -1,0 +1,82 @@
+// Package rollout owns the rollout's decisions: the Cell status a rollout
+// records, and the pure planner that, from a Cell spec, the observed target
+// groups, the listener's current forward action and the stored status,
+// decides what happens next. It makes no AWS calls and reads no clock; the
+// Lambda handlers execute its decisions and the state machine loops over
+// them.
+package rollout
+
+import (
+	"time"
+
+	"github.com/okrahq/okra/internal/weights"
+)
+
+// Phase is where a Cell is in its life.
+type Phase string
+
+// Phases of a Cell.
+const (
+	// PhaseStable: no rollout runs; the stable version serves.
+	PhaseStable Phase = "Stable"
+	// PhaseProgressing: a rollout is setting weights or waiting a timed pause.
+	PhaseProgressing Phase = "Progressing"
+	// PhasePaused: a rollout waits for `okra rollout promote` (an
+	// indefinite pause, or an inconclusive analysis).
+	PhasePaused Phase = "Paused"
+	// PhaseAnalyzing: a rollout runs an analysis step.
+	PhaseAnalyzing Phase = "Analyzing"
+	// PhaseRollingBack: weights are being restored to the snapshot.
+	PhaseRollingBack Phase = "RollingBack"
+	// PhaseRolledBack: the last rollout failed and was undone; its version
+	// is blocked.
+	PhaseRolledBack Phase = "RolledBack"
+	// PhaseFinalizing: the new version has 100%; old target groups stay at
+	// weight 0 until the rollback window ends.
+	PhaseFinalizing Phase = "Finalizing"
+	// PhaseInvalid: the stored spec does not validate; nothing changes
+	// until it is fixed.
+	PhaseInvalid Phase = "Invalid"
+)
+
+// Status is the Cell status item: what the running (or last) rollout did.
+type Status struct {
+	Phase         Phase  `json:"phase" dynamodbav:"phase"`
+	StableVersion string `json:"stableVersion,omitempty" dynamodbav:"stableVersion,omitempty"`
+	CanaryVersion string `json:"canaryVersion,omitempty" dynamodbav:"canaryVersion,omitempty"`
+	// StepIndex is the index of the next step to run.
+	StepIndex int `json:"stepIndex" dynamodbav:"stepIndex"`
+	StepCount int `json:"stepCount" dynamodbav:"stepCount"`
+	// Weights is the forward action as last set and verified.
+	Weights weights.Forward `json:"weights" dynamodbav:"weights"`
+	// Snapshot is the forward action as it was when the rollout took the
+	// lease; Rollback restores it exactly.
+	Snapshot *weights.Forward `json:"snapshot,omitempty" dynamodbav:"snapshot,omitempty"`
+	// ExecutionARN is the rollout execution that holds the Cell's lease;
+	// empty when no rollout holds it.
+	ExecutionARN    string    `json:"executionArn,omitempty" dynamodbav:"executionArn,omitempty"`
+	LeaseAcquiredAt time.Time `json:"leaseAcquiredAt,omitempty" dynamodbav:"leaseAcquiredAt,omitempty"`
+	// TaskToken answers the execution's AwaitApproval state.
+	TaskToken string `json:"taskToken,omitempty" dynamodbav:"taskToken,omitempty"`
+	// PausedUntil is when a timed pause ends.
+	PausedUntil *time.Time `json:"pausedUntil,omitempty" dynamodbav:"pausedUntil,omitempty"`
+	// FinalizeAfter is when the rollback window after 100% ends.
+	FinalizeAfter *time.Time `json:"finalizeAfter,omitempty" dynamodbav:"finalizeAfter,omitempty"`
+	Message       string     `json:"message,omitempty" dynamodbav:"message,omitempty"`
+	// ValidationErrors lists why the stored spec is invalid.
+	ValidationErrors []string  `json:"validationErrors,omitempty" dynamodbav:"validationErrors,omitempty"`
+	StartedAt        time.Time `json:"startedAt,omitempty" dynamodbav:"startedAt,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt,omitempty" dynamodbav:"updatedAt,omitempty"`
+	// SpecRevision is the revision of the Cell spec the rollout runs.
+	SpecRevision int64 `json:"specRevision,omitempty" dynamodbav:"specRevision,omitempty"`
+}
+
+// Leased reports whether a rollout execution holds the Cell.
+func (s Status) Leased() bool { return s.ExecutionARN != "" }
+
+// Block records that a version must not be rolled to again.
+type Block struct {
+	Version string    `json:"version" dynamodbav:"version"`
+	Reason  string    `json:"reason" dynamodbav:"reason"`
+	At      time.Time `json:"at" dynamodbav:"at"`
+}
