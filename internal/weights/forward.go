@@ -54,3 +54,72 @@ func (f Forward) Total() int32 {
 	}
 	return sum
 }
+
+// ARNs returns the target groups of the action in its order.
+func (f Forward) ARNs() []string {
+	out := make([]string, 0, len(f.TargetGroups))
+	for _, tg := range f.TargetGroups {
+		out = append(out, tg.ARN)
+	}
+	return out
+}
+
+// Routed returns the target groups that carry weight (weight > 0), in the
+// action's order.
+func (f Forward) Routed() []string {
+	var out []string
+	for _, tg := range f.TargetGroups {
+		if tg.Weight > 0 {
+			out = append(out, tg.ARN)
+		}
+	}
+	return out
+}
+
+// Clone returns a deep copy, so a caller can change it without changing f.
+func (f Forward) Clone() Forward {
+	out := Forward{}
+	if f.TargetGroups != nil {
+		out.TargetGroups = append([]TargetGroupWeight(nil), f.TargetGroups...)
+	}
+	if f.Stickiness != nil {
+		s := *f.Stickiness
+		out.Stickiness = &s
+	}
+	return out
+}
+
+// Equal reports whether a and b forward to the same target groups with the
+// same weights and the same stickiness. The order of the target groups does
+// not matter (ELBv2 does not keep it either). An action that lists a target
+// group twice is invalid and equal to nothing.
+func Equal(a, b Forward) bool {
+	if len(a.TargetGroups) != len(b.TargetGroups) {
+		return false
+	}
+	weightOf := make(map[string]int32, len(a.TargetGroups))
+	for _, tg := range a.TargetGroups {
+		weightOf[tg.ARN] = tg.Weight
+	}
+	if len(weightOf) != len(a.TargetGroups) {
+		return false
+	}
+	for _, tg := range b.TargetGroups {
+		w, ok := weightOf[tg.ARN]
+		if !ok || w != tg.Weight {
+			return false
+		}
+		delete(weightOf, tg.ARN)
+	}
+	return sameStickiness(a.Stickiness, b.Stickiness)
+}
+
+// sameStickiness treats a missing setting and a disabled one as the same,
+// as ELBv2 does.
+func sameStickiness(a, b *Stickiness) bool {
+	enabled := func(s *Stickiness) bool { return s != nil && s.Enabled }
+	if enabled(a) != enabled(b) {
+		return false
+	}
+	return !enabled(a) || a.DurationSeconds == b.DurationSeconds
+}
