@@ -25,6 +25,10 @@ type AnalysisTemplateSpec struct {
 	// DryRun and MeasurementRetention are accepted for compatibility.
 	DryRun               []DryRun               `json:"dryRun,omitempty"`
 	MeasurementRetention []MeasurementRetention `json:"measurementRetention,omitempty"`
+	// Templates is Argo Rollouts' template composition. It is decoded so
+	// that validation can refuse it by name: okra does not compose
+	// templates yet.
+	Templates []TemplateRef `json:"templates,omitempty"`
 }
 
 // TemplateArg declares an argument, with an optional default value.
@@ -140,4 +144,6 @@ type DatadogMetric struct {
 	// SecretRef is accepted for compatibility; okra reads Datadog keys
 	// from Secrets Manager.
 	SecretRef *json.RawMessage `json:"secretRef,omitempty"`
+	// RequestTimeout bounds one Datadog API call (Argo Rollouts field).
+	RequestTimeout *Duration `json:"requestTimeout,omitempty"`
 }

@@ -1,6 +1,9 @@
-// Package cell owns the Cell specification: its Go types, strict decoding
-// from YAML or JSON, defaults, and validation. It knows nothing about AWS
-// clients, DynamoDB or the rollout state machine; it only says what a user
+// Package cell owns the Cell specification and the analysis templates it
+// uses: their Go types, strict decoding from YAML or JSON (Decode,
+// DecodeTemplate), defaults (Default and the Effective* methods), and
+// validation that reports every problem with its field path (Validate,
+// ValidateTemplate). It must not call AWS, Datadog or DynamoDB, read the
+// clock, or know about the rollout state machine: it only says what a user
 // asked for and whether the request is well formed.
 //
 // Field names follow okra's Cell custom resource where one exists, and the
@@ -23,10 +26,15 @@ type Cell struct {
 	Spec       Spec     `json:"spec"`
 }
 
-// Metadata names a document.
+// Metadata names a document. Namespace and Annotations are accepted so that
+// Kubernetes-style documents (Argo Rollouts analysis templates in
+// particular) decode unchanged; okra keeps one namespace of Cells and of
+// templates and does not use either.
 type Metadata struct {
-	Name   string            `json:"name"`
-	Labels map[string]string `json:"labels,omitempty"`
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Spec is what the user asks of a Cell.
