@@ -62,7 +62,7 @@ synth: ## Synthesize the CDK stack offline — not written yet
 .PHONY: demo
 demo: emulator ## Run a full cluster hot-swap locally — not written yet
 	@echo "make demo: the end-to-end demo is not written yet."
-	@echo "What works today: Cell validation. Try: go run ./cmd/okra cell validate -f examples/basic.yaml"
+	@echo "What works today: Cell validation. Try: go run ./cmd/okra cell validate -f examples/alb-basic.yaml"
 
 .PHONY: presubmit
 presubmit: lint test ## What CI runs
