@@ -1,6 +1,11 @@
 // Package testenv starts the local AWS emulator (moto) for integration
-// tests and benchmarks, and builds AWS clients pointed at it. It is used by
-// tests, the local gateway and the demo; production code never imports it.
+// tests and benchmarks, builds AWS clients pointed at it, and holds the
+// few fixtures every emulator test needs (unique names, a VPC with
+// subnets, waiting for a Step Functions execution). It is used by tests,
+// the local gateway and the demo; production code never imports it. Its
+// own tests prove, one AWS client at a time, that each path okra uses
+// works against the pinned moto, and pin the emulator gaps okra works
+// around.
 //
 // Each test binary starts its own moto on a free 127.0.0.1 port and stops
 // it when done, so packages can run in parallel. moto's Step Functions calls
