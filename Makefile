@@ -25,6 +25,11 @@ $(VENV)/.moto-$(MOTO_VERSION):
 .PHONY: emulator
 emulator: $(VENV)/.moto-$(MOTO_VERSION) ## Install the local AWS emulator (moto) into .venv
 
+.PHONY: kube-assets
+kube-assets: ## Install etcd and build (once, cached) the kube-apiserver the ArgoCD tests run against
+	tools/etcd/install.sh >/dev/null
+	tools/kube-apiserver/build.sh >/dev/null
+
 .PHONY: build
 build: ## Build one Lambda bootstrap per function (linux/arm64) and the okra CLI
 	@mkdir -p $(BIN)/functions
@@ -42,9 +47,9 @@ lint: ## gofmt and go vet
 	$(GO) vet ./...
 
 .PHONY: test
-test: emulator ## Build and run every test, integration tests against the local emulators included
+test: emulator kube-assets ## Build and run every test, integration tests against the local emulators included
 	$(GO) build ./...
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	KUBEBUILDER_ASSETS="$$(dirname "$$(tools/kube-apiserver/build.sh)")" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: test-short
 test-short: ## Unit tests only (no emulator)

@@ -15,10 +15,12 @@ var shared struct {
 	err  error
 }
 
-// Main runs a package's tests and stops the shared moto afterwards. Use it
+// Main runs a package's tests and stops the shared moto (and the shared
+// kube-apiserver, see SharedKube) afterwards. Use it
 // from TestMain: func TestMain(m *testing.M) { testenv.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	runExitHooks()
 	if shared.moto != nil {
 		shared.moto.Stop()
 	}
