@@ -48,6 +48,11 @@
 //     the bare string, not JSON-quoted.
 //   - Invoke calls carry no deadline: moto's client waits as long as the
 //     gateway takes (WithTimeout bounds it).
+//
+// Fault injection (faults.go, WithFaults): the gateway can answer a seeded
+// share of proxied calls with throttling, 5xx errors or timeouts in each
+// service's own wire format, and of invocations with Lambda service
+// errors, so retries and Retry/Catch paths run locally.
 package local
 
 import (
@@ -141,6 +146,7 @@ type Gateway struct {
 	proxy    *httputil.ReverseProxy
 	log      *slog.Logger
 	timeout  time.Duration
+	faults   *Faults // nil: no fault injection (WithFaults)
 
 	mu        sync.RWMutex
 	functions map[string]*function
@@ -364,7 +370,13 @@ func (g *Gateway) Close(ctx context.Context) error {
 // ServeHTTP serves Invoke itself and proxies everything else upstream.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if name, ok := invokeTarget(r); ok {
+		if g.faults.interceptInvoke(w, r, name, g.log) {
+			return
+		}
 		g.serveInvoke(w, r, name)
+		return
+	}
+	if g.faults.interceptProxied(w, r, g.log) {
 		return
 	}
 	g.proxy.ServeHTTP(w, r)

@@ -30,6 +30,9 @@ type Options struct {
 	// request: function name -> handler, as Gateway.Register takes them.
 	// More can be registered at any time on Stack.Gateway.
 	Functions map[string]any
+	// Faults, when set, makes the gateway inject faults (see Faults);
+	// change them while the stack runs with Faults.Set and Disable.
+	Faults *Faults
 }
 
 // Stack is moto behind the local gateway. Point every AWS client at
@@ -77,7 +80,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, fmt.Errorf("starting moto behind the local gateway, %w", err)
 	}
 
-	gw, err := NewGateway(moto.Endpoint, WithLogger(o.Logger), WithTimeout(o.FunctionTimeout))
+	gw, err := NewGateway(moto.Endpoint, WithLogger(o.Logger), WithTimeout(o.FunctionTimeout), WithFaults(o.Faults))
 	if err != nil {
 		_ = ln.Close()
 		moto.Stop()
