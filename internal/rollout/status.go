@@ -63,6 +63,11 @@ type Status struct {
 	// FinalizeAfter is when the rollback window after 100% ends.
 	FinalizeAfter *time.Time `json:"finalizeAfter,omitempty" dynamodbav:"finalizeAfter,omitempty"`
 	Message       string     `json:"message,omitempty" dynamodbav:"message,omitempty"`
+	// PauseRequested asks the rollout to wait for `okra rollout promote`
+	// at its next step boundary: a background analysis was inconclusive
+	// (Argo Rollouts pauses the rollout then). PauseReason says why.
+	PauseRequested bool   `json:"pauseRequested,omitempty" dynamodbav:"pauseRequested,omitempty"`
+	PauseReason    string `json:"pauseReason,omitempty" dynamodbav:"pauseReason,omitempty"`
 	// ValidationErrors lists why the stored spec is invalid.
 	ValidationErrors []string  `json:"validationErrors,omitempty" dynamodbav:"validationErrors,omitempty"`
 	StartedAt        time.Time `json:"startedAt,omitempty" dynamodbav:"startedAt,omitempty"`

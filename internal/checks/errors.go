@@ -1,0 +1,123 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/okrahq/okra/internal/awsapi"
+)
+
+// The state machine matches a Lambda error by its Go type name (without
+// the pointer): these types are returned unwrapped at the handler boundary
+// (Boundary). The names match package steps' where they mean the same, so
+// the definition's Retry and Catch treat both alike.
+
+// TransientError is a failure worth retrying: DynamoDB or ELB throttling,
+// a 5xx answer, a timeout, a dropped connection. Every check Task retries
+// it with backoff.
+type TransientError struct{ Err error }
+
+func (e *TransientError) Error() string { return "transient: " + e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// InvalidAnalysisError says the analysis cannot start: a template the step
+// names does not exist, an argument has no value, a metric is malformed or
+// uses a provider okra does not support. Retrying cannot help; the
+// rollout rolls back with Reason as the cause.
+type InvalidAnalysisError struct {
+	Cell   string
+	Reason string
+	Err    error
+}
+
+func (e *InvalidAnalysisError) Error() string {
+	return fmt.Sprintf("analysis of Cell %q cannot run: %s", e.Cell, e.Reason)
+}
+func (e *InvalidAnalysisError) Unwrap() error { return e.Err }
+
+// UnexpectedError is a failure okra did not classify (malformed input
+// from the state machine, an unreadable status item). It is not retried.
+type UnexpectedError struct{ Err error }
+
+func (e *UnexpectedError) Error() string { return e.Err.Error() }
+func (e *UnexpectedError) Unwrap() error { return e.Err }
+
+// Boundary turns err into the typed error a check handler returns: this
+// package's types (and *StateTooLargeError) travel as they are, transient
+// AWS failures become *TransientError, anything else *UnexpectedError.
+// nil stays nil.
+func Boundary(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		transient *TransientError
+		invalid   *InvalidAnalysisError
+		tooLarge  *StateTooLargeError
+		unexpect  *UnexpectedError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		return invalid
+	case errors.As(err, &tooLarge):
+		return tooLarge
+	case errors.As(err, &transient):
+		return transient
+	case errors.As(err, &unexpect):
+		return unexpect
+	case IsTransient(err):
+		return &TransientError{Err: err}
+	case !generic(err):
+		return err
+	}
+	return &UnexpectedError{Err: err}
+}
+
+// retryables is the AWS SDK's own list of retryable failures.
+var retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
+
+// IsTransient reports whether err is worth retrying later: AWS throttling,
+// a 5xx answer, a timeout or a dropped connection. (The same rule as
+// steps.IsTransient; it is repeated here so that this package does not
+// depend on the step handlers.)
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if awsapi.IsThrottle(err) {
+		return true
+	}
+	var resp *smithyhttp.ResponseError
+	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	return retryables.IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// generic reports whether err's own type names nothing useful (fmt or
+// errors values), so that the state machine would see a meaningless name.
+func generic(err error) bool {
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.PkgPath() {
+	case "fmt", "errors", "":
+		return true
+	}
+	return false
+}
