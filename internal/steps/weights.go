@@ -1,0 +1,183 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/listener"
+	"github.com/okrahq/okra/internal/rollout"
+	"github.com/okrahq/okra/internal/store"
+	"github.com/okrahq/okra/internal/weights"
+)
+
+// Operations of the rollout-weights function.
+const (
+	OpSet    = "Set"
+	OpVerify = "Verify"
+)
+
+// WeightsInput is the rollout-weights function's input (the SetWeights and
+// VerifyWeights states).
+type WeightsInput struct {
+	Operation    string         `json:"operation"`
+	Cell         string         `json:"cell"`
+	ExecutionARN string         `json:"executionArn"`
+	Action       rollout.Action `json:"action"`
+}
+
+// Weights is the rollout-weights function's handler: Set or Verify. It
+// returns nothing; errors are typed (see Boundary).
+func (h *Handlers) Weights(ctx context.Context, in WeightsInput) (any, error) {
+	var err error
+	switch in.Operation {
+	case OpSet:
+		err = h.SetWeights(ctx, in)
+	case OpVerify:
+		err = h.VerifyWeights(ctx, in)
+	default:
+		err = fmt.Errorf("rollout-weights: unknown operation %q (want %s or %s)", in.Operation, OpSet, OpVerify)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "rollout-weights failed", "operation", in.Operation, "cell", in.Cell, "execution", in.ExecutionARN, "error", err)
+		return nil, Boundary(err)
+	}
+	return nil, nil
+}
+
+// SetWeights writes the SetWeights action's forward action to the Cell's
+// listener, after checking, again, what the planner checked: the health
+// gate (*UnhealthyTargetsError when the canary's weight would rise, or
+// one of its groups gain weight, while a canary group has fewer healthy
+// targets than the Cell's minimum) and the limits of a forward action
+// (*LimitError). It records status.Weights and a WeightsSet event.
+func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
+	st, err := h.holding(ctx, in.Cell, in.ExecutionARN)
+	if err != nil {
+		return err
+	}
+	a := in.Action
+	if a.Kind != rollout.ActionSetWeights || a.Forward == nil {
+		return fmt.Errorf("Set: want a %s action with a forward action, got %s (forward set: %t)", rollout.ActionSetWeights, a.Kind, a.Forward != nil)
+	}
+	fwd := a.Forward.Clone()
+	if err := listener.CheckLimits(fwd); err != nil {
+		return err
+	}
+	c, _, err := h.loadCell(ctx, in.Cell, false)
+	if err != nil {
+		return err
+	}
+	current, err := h.listener.Read(ctx, c.Spec.Ingress)
+	if err != nil {
+		return err
+	}
+	canary := st.CanaryVersion
+	if canary == "" {
+		canary = a.CanaryVersion
+	}
+	if err := h.healthGate(ctx, c, canary, current, fwd); err != nil {
+		return err
+	}
+	log := h.log.With("cell", in.Cell, "execution", in.ExecutionARN, "step", a.StepIndex)
+	log.InfoContext(ctx, "setting weights", "canary", canary, "canaryWeight", a.CanaryWeight, "from", describeForward(current), "to", describeForward(fwd))
+	if err := h.listener.Set(ctx, c.Spec.Ingress, fwd); err != nil {
+		return fmt.Errorf("setting weights of Cell %q, %w", in.Cell, err)
+	}
+	log.InfoContext(ctx, "set weights", "canary", canary, "canaryWeight", a.CanaryWeight)
+	if _, err := h.store.UpdateStatus(ctx, in.Cell, in.ExecutionARN, func(s *rollout.Status) error {
+		s.Weights = fwd.Clone()
+		return nil
+	}); err != nil {
+		return err
+	}
+	return h.event(ctx, in.Cell, store.Event{
+		Type: store.EventWeightsSet, Execution: in.ExecutionARN, Version: canary,
+		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd,
+		Details: map[string]string{"canaryWeight": fmt.Sprint(a.CanaryWeight), "stepIndex": fmt.Sprint(a.StepIndex)},
+	})
+}
+
+// healthGate refuses next when it raises the canary's share, or gives a
+// canary target group more weight, while one of the canary's groups in
+// next has fewer healthy targets than the Cell's minimum. A group in next
+// that discovery no longer finds counts as a canary group with no healthy
+// targets. Lowering the canary's weight is always allowed.
+func (h *Handlers) healthGate(ctx context.Context, c *cell.Cell, canary string, current, next weights.Forward) error {
+	found, err := h.discover.ForCell(ctx, c)
+	if err != nil {
+		return err
+	}
+	byARN := groupsByARN(found.TargetGroups)
+	var canaryARNs []string
+	for _, tg := range next.TargetGroups {
+		g, ok := byARN[tg.ARN]
+		if !ok || g.Version == canary {
+			canaryARNs = append(canaryARNs, tg.ARN)
+		}
+	}
+	minHealthy := int(cell.DefaultMinHealthyTargets)
+	if m := c.Spec.MinHealthyTargets; m != nil {
+		minHealthy = int(*m)
+	}
+	nowShare, nextShare := weights.Share(current, canaryARNs), weights.Share(next, canaryARNs)
+	var bad []string
+	for _, arn := range canaryARNs {
+		g, ok := byARN[arn]
+		if ok && g.HealthyTargets >= minHealthy {
+			continue
+		}
+		before, _ := current.Weight(arn)
+		after, _ := next.Weight(arn)
+		if after > before || (nextShare > nowShare && after > 0) {
+			if ok {
+				bad = append(bad, fmt.Sprintf("%s (%d healthy)", g.Name, g.HealthyTargets))
+			} else {
+				bad = append(bad, fmt.Sprintf("%s (not found among the Cell's target groups)", shortARN(arn)))
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return &UnhealthyTargetsError{Cell: c.Metadata.Name, TargetGroups: bad, MinHealthy: minHealthy, CanaryWeight: nowShare}
+	}
+	return nil
+}
+
+// VerifyWeights reads the listener back and compares it with the action's
+// forward action: a *DriftError (and a WeightsDrifted event) when they
+// differ, else a WeightsVerified event.
+func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
+	if _, err := h.holding(ctx, in.Cell, in.ExecutionARN); err != nil {
+		return err
+	}
+	a := in.Action
+	if a.Forward == nil {
+		return fmt.Errorf("Verify: the %s action has no forward action", a.Kind)
+	}
+	c, _, err := h.loadCell(ctx, in.Cell, false)
+	if err != nil {
+		return err
+	}
+	err = h.listener.Verify(ctx, c.Spec.Ingress, *a.Forward)
+	var drift *listener.DriftError
+	if errors.As(err, &drift) {
+		actual := drift.Actual
+		if evErr := h.event(ctx, in.Cell, store.Event{
+			Type: store.EventWeightsDrifted, Execution: in.ExecutionARN, Version: a.CanaryVersion,
+			Message: drift.Error(), Weights: &actual,
+		}); evErr != nil {
+			h.log.WarnContext(ctx, "recording drift", "cell", in.Cell, "error", evErr)
+		}
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("verifying weights of Cell %q, %w", in.Cell, err)
+	}
+	fwd := a.Forward.Clone()
+	return h.event(ctx, in.Cell, store.Event{
+		Type: store.EventWeightsVerified, Execution: in.ExecutionARN, Version: a.CanaryVersion,
+		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd,
+		Details: map[string]string{"canaryWeight": fmt.Sprint(a.CanaryWeight), "stepIndex": fmt.Sprint(a.StepIndex)},
+	})
+}
