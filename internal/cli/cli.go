@@ -1,10 +1,10 @@
 // Package cli builds the okra command-line tool: the cobra command tree,
 // its global flags, output formats and exit codes. Each command group
-// lives in its own file (cell.go, template.go, and later rollout.go,
-// plan.go, local.go) as a newXxxCommand(app) constructor added to the root
-// in root.go. Commands reach AWS only through App.AWS, which loads the
+// lives in its own file (cell.go, template.go, rollout.go, plan.go,
+// local.go) as a newXxxCommand(app) constructor added to the root in
+// root.go. Commands reach AWS only through App.AWS, which loads the
 // configuration on first use, so commands that need no AWS (validate,
-// help) work with no credentials or region at all.
+// import, help) work with no credentials or region at all.
 //
 // The package owns presentation and argument handling only; it must not
 // hold okra logic of its own: it calls the internal packages (cell, store,
@@ -16,11 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/okrahq/okra/internal/awsapi"
+	"github.com/okrahq/okra/internal/local"
 )
 
 // Exit codes of the okra command.
@@ -47,6 +51,11 @@ type GlobalOptions struct {
 	Profile     string
 	EndpointURL string
 	Output      string
+	// Table is okra's DynamoDB table; empty means OKRA_TABLE_NAME, then
+	// DefaultTableName.
+	Table string
+	// Verbose logs every step that changes something to stderr.
+	Verbose bool
 }
 
 // App is what every command gets: global options, the process's streams,
@@ -64,6 +73,28 @@ type App struct {
 	awsMu     sync.Mutex
 	awsConfig *awsapi.Config
 
+	// getenv reads the environment (os.Getenv; tests give their own).
+	getenv func(string) string
+	// now is the clock used for relative times in output.
+	now func() time.Time
+	// newGate builds the rollout gate promote, abort and retry call.
+	// (stateMachineARN is --state-machine-arn or OKRA_STATE_MACHINE_ARN,
+	// possibly empty).
+	newGate func(ctx context.Context, stateMachineARN string) (Gate, error)
+	// functions are the handlers `okra local invoke` can run.
+	functions []localFunction
+	// deploy puts okra into a local stack for `okra local up`.
+	deploy localDeployer
+
+	logOnce sync.Once
+	log     *slog.Logger
+
+	// testHooks let a test act inside a command (e.g. write between
+	// apply's read and write); nil in the okra binary.
+	testHooks struct {
+		afterRead func(kind, name string)
+	}
+
 	// started records that a command's RunE began, i.e. cobra accepted
 	// the command line; errors before that are usage errors.
 	started bool
@@ -71,19 +102,48 @@ type App struct {
 
 // NewApp returns an App reading from in and writing to out and errOut.
 func NewApp(in io.Reader, out, errOut io.Writer) *App {
-	return &App{In: in, Out: out, Err: errOut, loadAWS: awsapi.LoadConfig}
+	a := &App{
+		In: in, Out: out, Err: errOut,
+		loadAWS:   awsapi.LoadConfig,
+		getenv:    os.Getenv,
+		now:       time.Now,
+		functions: defaultFunctions(),
+		deploy:    deployOkra,
+	}
+	a.newGate = a.defaultGate
+	return a
+}
+
+// logger returns the logger the internal packages log to: warnings (and
+// with --verbose every step) go to stderr, as text.
+func (a *App) logger() *slog.Logger {
+	a.logOnce.Do(func() {
+		level := slog.LevelWarn
+		if a.Options.Verbose {
+			level = slog.LevelInfo
+		}
+		a.log = slog.New(slog.NewTextHandler(a.Err, &slog.HandlerOptions{Level: level}))
+	})
+	return a.log
 }
 
 // AWS returns the AWS configuration built from --region, --profile and
-// --endpoint-url, loading it on the first call only.
+// --endpoint-url, loading it on the first call only. With --endpoint-url
+// and no region configured anywhere, the region is us-east-1.
 func (a *App) AWS(ctx context.Context) (awsapi.Config, error) {
 	a.awsMu.Lock()
 	defer a.awsMu.Unlock()
 	if a.awsConfig != nil {
 		return *a.awsConfig, nil
 	}
+	region := a.Options.Region
+	if region == "" && a.Options.EndpointURL != "" && a.Options.Profile == "" &&
+		a.getenv("AWS_REGION") == "" && a.getenv("AWS_DEFAULT_REGION") == "" {
+		// An emulator answers in any region; spare the user a --region.
+		region = local.DefaultRegion
+	}
 	cfg, err := a.loadAWS(ctx, awsapi.Options{
-		Region:   a.Options.Region,
+		Region:   region,
 		Profile:  a.Options.Profile,
 		Endpoint: a.Options.EndpointURL,
 	})
@@ -109,6 +169,11 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageErrorf reports a wrong command line or unreadable input (exit 2).
 func usageErrorf(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// failuref reports a failed operation (exit 1) with a message of its own.
+func failuref(format string, args ...any) error {
+	return &exitError{code: ExitFailure, err: fmt.Errorf(format, args...)}
 }
 
 // errInvalid ends a command whose output already lists what is invalid

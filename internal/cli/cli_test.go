@@ -366,3 +366,28 @@ func TestAWSConfigErrorIsWrapped(t *testing.T) {
 		t.Fatalf("error %v does not wrap the cause with context", err)
 	}
 }
+
+// docs/cli.md documents every command and shows the status and plan
+// screens exactly as the renderers draw them.
+func TestDocsCoverEveryCommand(t *testing.T) {
+	doc := mustRead(t, "../../docs/cli.md")
+	root := newRootCommand(NewApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}))
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if cmd.Name() == "help" || cmd.Name() == "completion" {
+			return
+		}
+		if !cmd.HasSubCommands() && !strings.Contains(doc, cmd.CommandPath()) {
+			t.Errorf("docs/cli.md does not mention %q", cmd.CommandPath())
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	for _, screen := range []string{"testdata/status/awaiting-promote.txt", "testdata/plan/start-rollout.txt"} {
+		if !strings.Contains(doc, mustRead(t, screen)) {
+			t.Errorf("docs/cli.md does not show %s as rendered (copy it in after changing the renderer)", screen)
+		}
+	}
+}
