@@ -7,39 +7,17 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
-	"github.com/okrahq/okra/internal/awsapi"
-	"github.com/okrahq/okra/internal/options"
+	"github.com/okrahq/okra/internal/lambdamain"
 	"github.com/okrahq/okra/internal/steps"
 )
 
 func main() {
-	slog.SetDefault(lambdacontext.NewLogger())
-	h, err := handlers(context.Background())
-	if err != nil {
-		slog.Error("okra-rollout-finalize cannot start", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Finalize)
-}
-
-func handlers(ctx context.Context) (*steps.Handlers, error) {
-	opts, err := options.FromEnv(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := awsapi.LoadConfig(ctx, awsapi.Options{Region: opts.Region, Endpoint: opts.Endpoint})
-	if err != nil {
-		return nil, err
-	}
-	deps, err := steps.DepsFromConfig(cfg, opts, slog.Default())
-	if err != nil {
-		return nil, err
-	}
-	return steps.New(deps)
+	lambdamain.Run("okra-rollout-finalize", func(_ context.Context, env lambdamain.Env) (any, error) {
+		h, err := steps.NewFromConfig(env.AWS, env.Options, env.Logger)
+		if err != nil {
+			return nil, err
+		}
+		return h.Finalize, nil
+	})
 }

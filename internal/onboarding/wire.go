@@ -12,6 +12,7 @@ import (
 	"github.com/okrahq/okra/internal/awsapi"
 	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/executions"
+	"github.com/okrahq/okra/internal/lambdamain"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/store"
@@ -83,4 +84,13 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		log.InfoContext(ctx, "registering clusters in ArgoCD", "controlPlaneCluster", opts.ControlPlaneCluster, "namespace", reg.Namespace())
 	}
 	return deps, nil
+}
+
+// NewFromEnv builds the onboarding handlers for a function's environment,
+// checking the options they require.
+func NewFromEnv(ctx context.Context, env lambdamain.Env) (*Onboarder, error) {
+	if err := env.Options.Validate(RequiredOptions...); err != nil {
+		return nil, err
+	}
+	return NewFromAWS(ctx, env.Options, env.AWS, env.Logger)
 }

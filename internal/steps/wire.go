@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/okrahq/okra/internal/awsapi"
+	"github.com/okrahq/okra/internal/checks"
 	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/options"
@@ -40,4 +41,23 @@ func DepsFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (Dep
 		Notifier:     NewNotifier(cfg.SNS(), o.NotificationTopicARN, log),
 		Logger:       log,
 	}, nil
+}
+
+// NewFromConfig builds the rollout handlers as the functions run them,
+// with the analysis starter that resolves templates and okra's built-in
+// arguments (the target groups of each side, found by discovery).
+func NewFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (*Handlers, error) {
+	deps, err := DepsFromConfig(cfg, o, log)
+	if err != nil {
+		return nil, err
+	}
+	deps.Analysis, err = checks.NewStarter(checks.Options{
+		Store:     store.New(cfg.DynamoDB(), o.TableName, store.Options{Logger: deps.Logger}),
+		Discovery: discovery.NewTargetGroups(cfg.ELBv2(), discovery.Options{Logger: deps.Logger}),
+		Logger:    deps.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("building the analysis starter, %w", err)
+	}
+	return New(deps)
 }
