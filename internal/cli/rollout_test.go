@@ -295,9 +295,10 @@ func TestRolloutStatusWatch(t *testing.T) {
 	statusStore(t, e, "watch")
 
 	// The rollout does not end: --timeout ends the watch with exit 1,
-	// after several appended frames.
-	r := e.run("", "rollout", "status", "web", "--watch", "--interval", "20ms", "--timeout", "300ms")
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "the rollout did not end within --timeout 300ms") {
+	// after several appended frames. The timeout leaves room for slow
+	// frames on a loaded machine (each frame reads moto).
+	r := e.run("", "rollout", "status", "web", "--watch", "--interval", "20ms", "--timeout", "4s")
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "the rollout did not end within --timeout 4s") {
 		t.Fatalf("watch with --timeout: exit %d\n%s", r.code, r.stderr)
 	}
 	if n := strings.Count(r.stdout, "--- 2025-03-01T12:10:00Z\n"); n < 2 {
