@@ -64,10 +64,11 @@ bench: emulator ## Benchmarks (report in docs/benchmarks.md) — not written yet
 synth: ## Synthesize the CDK stack offline — not written yet
 	@echo "make synth: the CDK stack is not written yet (issue: CDK stack)."; exit 1
 
+SCENARIO ?= default
+
 .PHONY: demo
-demo: emulator ## Run a full cluster hot-swap locally — not written yet
-	@echo "make demo: the end-to-end demo is not written yet."
-	@echo "What works today: Cell validation. Try: go run ./cmd/okra cell validate -f examples/alb-basic.yaml"
+demo: emulator ## Run a full cluster hot-swap locally (SCENARIO=default|bad-canary)
+	$(GO) run ./cmd/okra demo --scenario $(SCENARIO)
 
 .PHONY: presubmit
 presubmit: lint test ## What CI runs

@@ -39,6 +39,7 @@ func newLocalCommand(app *App) *cobra.Command {
   # Use it from another
   okra --endpoint-url http://127.0.0.1:4566 cell apply -f web.yaml`)
 	cmd.AddCommand(newLocalUpCommand(app), newLocalInvokeCommand(app))
+	cmd.AddCommand(newLocalFixtureCommands(app)...)
 	return cmd
 }
 

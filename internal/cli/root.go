@@ -54,6 +54,7 @@ invalid, 2 when the command line is wrong.`,
 		newRolloutCommand(app),
 		newPlanCommand(app),
 		newLocalCommand(app),
+		newDemoCommand(app),
 	)
 	return root
 }
