@@ -111,7 +111,7 @@ func TestCreatedWaitsUntilActive(t *testing.T) {
 	if starts := h.w.starts; len(starts) != 1 || starts[0].FromVersion != "v1" || starts[0].Trigger != onboarding.TriggerClusterEvents {
 		t.Errorf("execution input %+v", starts)
 	}
-	if evs := h.s.eventsOf("web", store.EventRolloutStarted); len(evs) != 1 || evs[0].Version != "v2" {
+	if evs := h.s.eventsOf("web", store.EventRolloutTriggered); len(evs) != 1 || evs[0].Version != "v2" {
 		t.Errorf("RolloutStarted events %+v", evs)
 	}
 }
@@ -249,7 +249,7 @@ func TestDuplicateCreatedEventsOnboardOnce(t *testing.T) {
 	if got := h.w.executionNames(); len(got) != 1 {
 		t.Errorf("executions %v, want one", got)
 	}
-	if evs := h.s.eventsOf("web", store.EventRolloutStarted); len(evs) != 1 {
+	if evs := h.s.eventsOf("web", store.EventRolloutTriggered); len(evs) != 1 {
 		t.Errorf("%d RolloutStarted events, want 1", len(evs))
 	}
 }

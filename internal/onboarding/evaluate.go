@@ -207,7 +207,7 @@ func (o *Onboarder) startRollout(ctx context.Context, r *run, lc loadedCell, d r
 		return
 	}
 	if _, err := o.status.AppendEvent(ctx, lc.name, store.Event{
-		Type: store.EventRolloutStarted, Execution: arn, Version: d.To, Message: d.Reason,
+		Type: store.EventRolloutTriggered, Execution: arn, Version: d.To, Message: d.Reason,
 		Details: map[string]string{"from": d.From, "attempt": strconv.Itoa(attempt), "trigger": r.trigger},
 	}); err != nil {
 		r.f.add("Cell "+lc.name+": recording the rollout start", err)

@@ -428,7 +428,7 @@ func TestOnMotoNewVersionRollsOutOnceReplicasAreReady(t *testing.T) {
 	if got := e.executions(); !slices.Equal(got, want) {
 		t.Fatalf("executions %v, want %v", got, want)
 	}
-	started := e.history(name, store.EventRolloutStarted)
+	started := e.history(name, store.EventRolloutTriggered)
 	if len(started) != 1 || started[0].Version != "v2" || started[0].Details["from"] != "v1" {
 		t.Errorf("RolloutStarted events %+v", started)
 	}

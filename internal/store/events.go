@@ -21,9 +21,13 @@ type EventType string
 
 // Event types okra records. The list is open: handlers may add types.
 const (
-	EventSpecApplied         EventType = "SpecApplied"
-	EventSpecInvalid         EventType = "SpecInvalid"
-	EventRolloutStarted      EventType = "RolloutStarted"
+	EventSpecApplied    EventType = "SpecApplied"
+	EventSpecInvalid    EventType = "SpecInvalid"
+	EventRolloutStarted EventType = "RolloutStarted"
+	// EventRolloutTriggered: a trigger (cluster event, reconcile, config
+	// change) started a rollout execution; the execution records
+	// RolloutStarted when it takes the lease.
+	EventRolloutTriggered    EventType = "RolloutTriggered"
 	EventLeaseAcquired       EventType = "LeaseAcquired"
 	EventLeaseReleased       EventType = "LeaseReleased"
 	EventWeightsSet          EventType = "WeightsSet"
