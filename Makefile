@@ -50,6 +50,17 @@ lint: ## gofmt and go vet
 test: emulator kube-assets ## Build and run every test, integration tests against the local emulators included
 	$(GO) build ./...
 	KUBEBUILDER_ASSETS="$$(dirname "$$(tools/kube-apiserver/build.sh)")" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 5s
+FUZZ_TARGETS := ./internal/events:FuzzParseClusterEvent ./internal/events:FuzzParseSpecChanges \
+	./internal/events:FuzzParseExecutionStatusChange ./internal/cell:FuzzDecode ./internal/cli:FuzzConvertMumoshuCell
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for $(FUZZTIME) (make test runs them briefly)
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; done
 
 .PHONY: test-short
 test-short: ## Unit tests only (no emulator)
