@@ -67,9 +67,8 @@ test-short: ## Unit tests only (no emulator)
 	$(GO) test -short ./...
 
 .PHONY: bench
-bench: emulator ## Benchmarks (report in docs/benchmarks.md) — not written yet
-	@echo "make bench: the benchmark report is not written yet (issue: benchmarks and fault tolerance)."
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+bench: emulator ## Run the benchmarks against the local emulator and write docs/benchmarks.md
+	$(GO) run ./internal/bench/cmd/okra-bench -out docs/benchmarks.md
 
 .PHONY: synth
 synth: ## Synthesize the CDK stack offline — not written yet
