@@ -45,11 +45,13 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.venv/*')); \
 		if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd infra && $(INFRA_ENV) $(GO) vet ./...
 
 .PHONY: test
 test: emulator kube-assets ## Build and run every test, integration tests against the local emulators included
 	$(GO) build ./...
 	KUBEBUILDER_ASSETS="$$(dirname "$$(tools/kube-apiserver/build.sh)")" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-infra
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 5s
@@ -70,9 +72,25 @@ test-short: ## Unit tests only (no emulator)
 bench: emulator ## Run the benchmarks against the local emulator and write docs/benchmarks.md
 	$(GO) run ./internal/bench/cmd/okra-bench -out docs/benchmarks.md
 
+CFN_LINT_VERSION := 1.58.0
+CFN_LINT         := $(VENV)/bin/cfn-lint
+INFRA_ENV        := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+SYNTH_CONTEXT    ?=
+
+$(VENV)/.cfn-lint-$(CFN_LINT_VERSION): $(VENV)/.moto-$(MOTO_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint==$(CFN_LINT_VERSION)'
+	touch $@
+
+.PHONY: cfn-lint
+cfn-lint: $(VENV)/.cfn-lint-$(CFN_LINT_VERSION) ## Install cfn-lint into .venv
+
 .PHONY: synth
-synth: ## Synthesize the CDK stack offline — not written yet
-	@echo "make synth: the CDK stack is not written yet (issue: CDK stack)."; exit 1
+synth: build ## Synthesize the CDK stack into cdk.out/ offline; SYNTH_CONTEXT='-c key=value ...'
+	cd infra && $(INFRA_ENV) $(GO) run . -o $(abspath cdk.out) -c functionsDir=$(abspath $(BIN))/functions $(SYNTH_CONTEXT)
+
+.PHONY: test-infra
+test-infra: $(VENV)/.cfn-lint-$(CFN_LINT_VERSION) ## CDK stack tests (template, IAM, cdk-nag, cfn-lint, golden)
+	cd infra && $(INFRA_ENV) OKRA_REQUIRE_CFN_LINT=1 OKRA_CFN_LINT=$(abspath $(CFN_LINT)) $(GO) test -count=1 ./...
 
 SCENARIO ?= default
 
