@@ -40,9 +40,9 @@ const (
 // rollout-plan function with checks' AnalysisStarter, and the two check
 // functions (CloudWatch through the gateway to moto, Datadog through the
 // official client to an httptest stand-in). It re-registers those
-// functions on the shared gateway, which is what local.Deploy does once
-// its TODO(checks) defaults are in; the other functions keep their
-// handlers.
+// functions on the shared gateway so the Datadog check talks to the
+// stand-in instead of Datadog; the other functions keep the handlers
+// local.Deploy registered.
 var analysisBridge struct {
 	once    sync.Once
 	err     error
