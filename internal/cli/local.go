@@ -16,18 +16,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/okrahq/okra/internal/analysis"
-	"github.com/okrahq/okra/internal/analysis/cloudwatch"
-	"github.com/okrahq/okra/internal/analysis/datadog"
-	"github.com/okrahq/okra/internal/awsapi"
 	"github.com/okrahq/okra/internal/checks"
-	"github.com/okrahq/okra/internal/discovery"
+	"github.com/okrahq/okra/internal/lambdamain"
 	"github.com/okrahq/okra/internal/local"
 	"github.com/okrahq/okra/internal/onboarding"
 	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/steps"
-	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/testenv"
 )
 
@@ -56,16 +51,12 @@ type localFunction struct {
 	Build   func(ctx context.Context, deps functionDeps) (any, error)
 }
 
-// functionDeps is what a handler is built from: the AWS configuration
-// and the settings a function reads from its environment.
-type functionDeps struct {
-	AWS     awsapi.Config
-	Options options.Options
-	Logger  *slog.Logger
-}
+// functionDeps is what a handler is built from: the same environment a
+// deployed function's lambdamain.Run gives its builder.
+type functionDeps = lambdamain.Env
 
 // defaultFunctions lists okra's functions and how each handler is built,
-// as functions/<name>/main.go builds it.
+// with the same builders functions/<name>/main.go calls.
 func defaultFunctions() []localFunction {
 	return []localFunction{
 		{Name: "cluster-events", Purpose: "EKS CreateCluster, TagResource, UntagResource and DeleteCluster calls via EventBridge",
@@ -100,24 +91,9 @@ func onboardingHandler(pick func(*onboarding.Onboarder) any) func(context.Contex
 	}
 }
 
-// stepHandlers builds the rollout state machine's handlers, with the
-// analysis starter the rollout-plan function needs for analysis steps.
-func stepHandlers(d functionDeps) (*steps.Handlers, error) {
-	deps, err := steps.DepsFromConfig(d.AWS, d.Options, d.Logger)
-	if err != nil {
-		return nil, err
-	}
-	starter, err := analysisStarter(d)
-	if err != nil {
-		return nil, err
-	}
-	deps.Analysis = starter
-	return steps.New(deps)
-}
-
 func stepsHandler(pick func(*steps.Handlers) any) func(context.Context, functionDeps) (any, error) {
 	return func(_ context.Context, d functionDeps) (any, error) {
-		h, err := stepHandlers(d)
+		h, err := steps.NewFromConfig(d.AWS, d.Options, d.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -126,34 +102,15 @@ func stepsHandler(pick func(*steps.Handlers) any) func(context.Context, function
 }
 
 func buildSafetyNet(_ context.Context, d functionDeps) (any, error) {
-	h, err := stepHandlers(d)
-	if err != nil {
-		return nil, err
-	}
-	net, err := safetynet.New(safetynet.Deps{Recoverer: h, Executions: d.AWS.SFN(), StateMachineARN: d.Options.StateMachineARN, Logger: d.Logger})
+	net, err := safetynet.NewFromConfig(d.AWS, d.Options, d.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return net.Handle, nil
 }
 
-func analysisStarter(d functionDeps) (*checks.Starter, error) {
-	if err := d.Options.Validate(options.FieldTableName); err != nil {
-		return nil, err
-	}
-	return checks.NewStarter(checks.Options{
-		Store:     store.New(d.AWS.DynamoDB(), d.Options.TableName, store.Options{Logger: d.Logger}),
-		Discovery: discovery.NewTargetGroups(d.AWS.ELBv2(), discovery.Options{Logger: d.Logger}),
-		Logger:    d.Logger,
-	})
-}
-
 func buildCheckCloudWatch(_ context.Context, d functionDeps) (any, error) {
-	starter, err := analysisStarter(d)
-	if err != nil {
-		return nil, err
-	}
-	c, err := checks.NewChecker(starter, analysis.KindCloudWatch, cloudwatch.New(d.AWS.CloudWatch()))
+	c, err := checks.NewCloudWatchFromConfig(d.AWS, d.Options, d.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -164,15 +121,7 @@ func buildCheckDatadog(_ context.Context, d functionDeps) (any, error) {
 	if err := d.Options.Validate(options.FieldDatadogSecretARN); err != nil {
 		return nil, fmt.Errorf("%w (the Datadog API and application keys are read from that secret)", err)
 	}
-	provider, err := datadog.New(datadog.Options{Site: d.Options.DatadogSite, Keys: datadog.NewSecretKeys(d.AWS.SecretsManager(), d.Options.DatadogSecretARN)})
-	if err != nil {
-		return nil, err
-	}
-	starter, err := analysisStarter(d)
-	if err != nil {
-		return nil, err
-	}
-	c, err := checks.NewChecker(starter, analysis.KindDatadog, provider)
+	c, err := checks.NewDatadogFromConfig(d.AWS, d.Options, d.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -369,10 +318,10 @@ type localDeployment struct {
 
 // deployOkra deploys okra with internal/local's Deploy (table, state
 // machine, the state machine's handlers, the safety net), with the
-// CloudWatch check, and registers the cluster handlers (cluster-events,
-// reconcile, config-change) under okra-NAME so that they can be invoked
-// through the endpoint too. Datadog checks need a Datadog secret and are
-// left out.
+// checks, and registers the cluster handlers (cluster-events, reconcile,
+// config-change) under okra-NAME so that they can be invoked through the
+// endpoint too. A Datadog measurement needs a Datadog secret; without one
+// it records that no keys are configured.
 func deployOkra(ctx context.Context, stack *local.Stack, o localDeployOptions) (localDeployment, error) {
 	dep := localDeployment{Endpoint: stack.Endpoint, Region: local.DefaultRegion, Table: o.Table}
 	cfg, err := stack.Config(ctx, nil)
@@ -381,18 +330,9 @@ func deployOkra(ctx context.Context, stack *local.Stack, o localDeployOptions) (
 	}
 	fd := functionDeps{AWS: cfg, Options: o.Options, Logger: o.Logger}
 	fd.Options.TableName = o.Table
-	starter, err := analysisStarter(fd)
-	if err != nil {
-		return dep, err
-	}
-	cloudWatch, err := buildCheckCloudWatch(ctx, fd)
-	if err != nil {
-		return dep, fmt.Errorf("building the check-cloudwatch handler, %w", err)
-	}
-	okra, err := local.Deploy(ctx, stack, local.OkraOptions{
-		TableName: o.Table, Logger: o.Logger, Analysis: starter,
-		Checks: map[string]any{local.FunctionCheckCloudWatch: cloudWatch},
-	})
+	// local.Deploy registers the rollout handlers with the analysis
+	// starter and both checks, as the deployed functions build them.
+	okra, err := local.Deploy(ctx, stack, local.OkraOptions{TableName: o.Table, Logger: o.Logger})
 	if err != nil {
 		return dep, err
 	}
