@@ -1,15 +1,9 @@
 package checks
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"reflect"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/okrahq/okra/internal/awsapi"
 )
@@ -80,33 +74,9 @@ func Boundary(err error) error {
 	return &UnexpectedError{Err: err}
 }
 
-// retryables is the AWS SDK's own list of retryable failures.
-var retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
-
 // IsTransient reports whether err is worth retrying later: AWS throttling,
-// a 5xx answer, a timeout or a dropped connection. (The same rule as
-// steps.IsTransient; it is repeated here so that this package does not
-// depend on the step handlers.)
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	if awsapi.IsThrottle(err) {
-		return true
-	}
-	var resp *smithyhttp.ResponseError
-	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	return retryables.IsErrorRetryable(err) == aws.TrueTernary
-}
+// a 5xx answer, a timeout or a dropped connection (awsapi.IsTransient).
+func IsTransient(err error) bool { return awsapi.IsTransient(err) }
 
 // generic reports whether err's own type names nothing useful (fmt or
 // errors values), so that the state machine would see a meaningless name.

@@ -1,16 +1,10 @@
 package steps
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 	"reflect"
 	"strings"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/okrahq/okra/internal/awsapi"
 	"github.com/okrahq/okra/internal/listener"
@@ -206,32 +200,9 @@ func Boundary(err error) error {
 	return &UnexpectedError{Err: err}
 }
 
-// retryables is the AWS SDK's own list of retryable failures: throttling
-// codes, 500/502/503/504 answers, connection resets, timeouts.
-var retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
-
-// IsTransient reports whether err is worth retrying later: AWS throttling
-// (awsapi.IsThrottle), a 5xx answer, a timeout or a dropped connection.
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	if awsapi.IsThrottle(err) {
-		return true
-	}
-	var resp *smithyhttp.ResponseError
-	if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 {
-		return true
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return true
-	}
-	return retryables.IsErrorRetryable(err) == aws.TrueTernary
-}
+// IsTransient reports whether err is worth retrying later: AWS throttling,
+// a 5xx answer, a timeout or a dropped connection (awsapi.IsTransient).
+func IsTransient(err error) bool { return awsapi.IsTransient(err) }
 
 // generic reports whether err's own type says nothing (a fmt.Errorf
 // wrapper, errors.New, errors.Join), so that its name at the Lambda
