@@ -3,9 +3,9 @@ package checks
 import (
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/okrahq/okra/internal/awsapi"
+	"github.com/okrahq/okra/internal/lambdamain"
 )
 
 // The state machine matches a Lambda error by its Go type name (without
@@ -68,7 +68,7 @@ func Boundary(err error) error {
 		return unexpect
 	case IsTransient(err):
 		return &TransientError{Err: err}
-	case !generic(err):
+	case !lambdamain.NamelessError(err):
 		return err
 	}
 	return &UnexpectedError{Err: err}
@@ -77,17 +77,3 @@ func Boundary(err error) error {
 // IsTransient reports whether err is worth retrying later: AWS throttling,
 // a 5xx answer, a timeout or a dropped connection (awsapi.IsTransient).
 func IsTransient(err error) bool { return awsapi.IsTransient(err) }
-
-// generic reports whether err's own type names nothing useful (fmt or
-// errors values), so that the state machine would see a meaningless name.
-func generic(err error) bool {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.PkgPath() {
-	case "fmt", "errors", "":
-		return true
-	}
-	return false
-}

@@ -3,10 +3,10 @@ package steps
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 
 	"github.com/okrahq/okra/internal/awsapi"
+	"github.com/okrahq/okra/internal/lambdamain"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/weights"
@@ -194,7 +194,7 @@ func Boundary(err error) error {
 		return &LimitError{Err: err}
 	case IsTransient(err):
 		return &TransientError{Err: err}
-	case !generic(err):
+	case !lambdamain.NamelessError(err):
 		return err
 	}
 	return &UnexpectedError{Err: err}
@@ -203,20 +203,3 @@ func Boundary(err error) error {
 // IsTransient reports whether err is worth retrying later: AWS throttling,
 // a 5xx answer, a timeout or a dropped connection (awsapi.IsTransient).
 func IsTransient(err error) bool { return awsapi.IsTransient(err) }
-
-// generic reports whether err's own type says nothing (a fmt.Errorf
-// wrapper, errors.New, errors.Join), so that its name at the Lambda
-// boundary would not help a Catch.
-func generic(err error) bool {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.PkgPath() {
-	case "fmt", "errors", "":
-		return true
-	}
-	// An unexported type's name means nothing outside its package.
-	name := t.Name()
-	return name == "" || strings.ToLower(name[:1]) == name[:1]
-}
