@@ -370,30 +370,7 @@ func rolloutCell(listenerARN string) *cell.Cell {
 		cell.Step{SetWeight: int32p(80)},
 	)
 	c.Spec.RollbackWindow = &cell.Duration{Duration: time.Second}
-	ns := "AWS/ApplicationELB"
-	c.Spec.AnalysisTemplates = []cell.AnalysisTemplate{{
-		APIVersion: "argoproj.io/v1alpha1", Kind: cell.KindAnalysisTemplate,
-		Metadata: cell.Metadata{Name: "canary-5xx"},
-		Spec: cell.AnalysisTemplateSpec{
-			Args: []cell.TemplateArg{{Name: cell.ArgCanaryTargetGroup}, {Name: cell.ArgLoadBalancer}},
-			Metrics: []cell.Metric{{
-				Name:             "canary-5xx",
-				SuccessCondition: "all(result[0].Values, {# < 5})",
-				FailureCondition: "any(result[0].Values, {# >= 50})",
-				Provider: cell.MetricProvider{CloudWatch: &cell.CloudWatchMetric{MetricDataQueries: []cell.MetricDataQuery{{
-					ID: "errors",
-					MetricStat: &cell.MetricStat{
-						Metric: cell.CloudWatchMetricName{Namespace: &ns, MetricName: "HTTPCode_Target_5XX_Count", Dimensions: []cell.MetricDimension{
-							{Name: "TargetGroup", Value: "{{args.canary-target-group}}"},
-							{Name: "LoadBalancer", Value: "{{args.load-balancer}}"},
-						}},
-						Period: cell.Int(60),
-						Stat:   "Sum",
-					},
-				}}}},
-			}},
-		},
-	}}
+	c.Spec.AnalysisTemplates = []cell.AnalysisTemplate{testenv.CanaryErrorsTemplate("canary-5xx")}
 	return c
 }
 

@@ -246,31 +246,8 @@ func (f *fixture) withCloudWatchAnalysis(stepsList ...any) {
 			out = append(out, canary(s)...)
 		}
 	}
-	ns := "AWS/ApplicationELB"
 	f.spec.Spec.UpdateStrategy.Canary.Steps = out
-	f.spec.Spec.AnalysisTemplates = []cell.AnalysisTemplate{{
-		APIVersion: "argoproj.io/v1alpha1", Kind: cell.KindAnalysisTemplate,
-		Metadata: cell.Metadata{Name: "cloudwatch"},
-		Spec: cell.AnalysisTemplateSpec{
-			Args: []cell.TemplateArg{{Name: cell.ArgCanaryTargetGroup}, {Name: cell.ArgLoadBalancer}},
-			Metrics: []cell.Metric{{
-				Name:             "canary-5xx",
-				SuccessCondition: "all(result[0].Values, {# < 5})",
-				FailureCondition: "any(result[0].Values, {# >= 50})",
-				Provider: cell.MetricProvider{CloudWatch: &cell.CloudWatchMetric{MetricDataQueries: []cell.MetricDataQuery{{
-					ID: "errors",
-					MetricStat: &cell.MetricStat{
-						Metric: cell.CloudWatchMetricName{Namespace: &ns, MetricName: "HTTPCode_Target_5XX_Count", Dimensions: []cell.MetricDimension{
-							{Name: "TargetGroup", Value: "{{args.canary-target-group}}"},
-							{Name: "LoadBalancer", Value: "{{args.load-balancer}}"},
-						}},
-						Period: cell.Int(60),
-						Stat:   "Sum",
-					},
-				}}}},
-			}},
-		},
-	}}
+	f.spec.Spec.AnalysisTemplates = []cell.AnalysisTemplate{testenv.CanaryErrorsTemplate("cloudwatch")}
 	if err := cell.Validate(f.spec, nil); err != nil {
 		f.t.Fatalf("the analysis fixture's Cell is invalid: %v", err)
 	}
