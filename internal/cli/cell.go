@@ -207,20 +207,7 @@ func (a *App) applyCells(ctx context.Context, inputs []input, dryRun bool) error
 		return a.reportInvalid(results, "cell")
 	}
 
-	var applied []applyResult
-	var errs []error
-	for _, c := range cells {
-		res, err := a.applyCell(ctx, st, c, dryRun)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		applied = append(applied, res)
-	}
-	if err := a.printApplied(applied); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return applyEach(a, cells, func(c *cell.Cell) (applyResult, error) { return a.applyCell(ctx, st, c, dryRun) })
 }
 
 // applyCell writes one valid, defaulted Cell at the revision it reads.
@@ -300,6 +287,25 @@ func (a *App) reportInvalid(results []validationResult, noun string) error {
 	}
 	fmt.Fprintf(a.Err, "okra: nothing was applied: fix the %s problems above\n", noun)
 	return errInvalid
+}
+
+// applyEach applies every document, going on past failures, prints what
+// was applied and returns the failures joined.
+func applyEach[T any](a *App, docs []T, apply func(T) (applyResult, error)) error {
+	var applied []applyResult
+	var errs []error
+	for _, d := range docs {
+		res, err := apply(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		applied = append(applied, res)
+	}
+	if err := a.printApplied(applied); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // printApplied prints `cell "web" created (revision 1)` per result.

@@ -130,20 +130,7 @@ func (a *App) applyTemplates(ctx context.Context, inputs []input, dryRun bool) e
 	if err != nil {
 		return err
 	}
-	var applied []applyResult
-	var errs []error
-	for _, t := range templates {
-		res, err := a.applyTemplate(ctx, st, t, dryRun)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		applied = append(applied, res)
-	}
-	if err := a.printApplied(applied); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return applyEach(a, templates, func(t *cell.AnalysisTemplate) (applyResult, error) { return a.applyTemplate(ctx, st, t, dryRun) })
 }
 
 func (a *App) applyTemplate(ctx context.Context, st *store.Store, t *cell.AnalysisTemplate, dryRun bool) (applyResult, error) {
