@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/okrahq/okra/internal/gate"
 	"github.com/okrahq/okra/internal/local"
 	"github.com/okrahq/okra/internal/rollout"
-	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/testenv"
 	"github.com/okrahq/okra/internal/weights"
 )
@@ -176,25 +174,25 @@ func TestRolloutUnderFaults(t *testing.T) {
 			f := canaryF
 			f.t = t
 			plan := []weights.Forward{f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100)}
-			m := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(plan...))
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(plan...))
 			arn := f.start("v2", 1)
 			status := f.endedCleanly(arn, f.split("v2", 100), 100*time.Second)
-			m.assertClean()
-			m.checkHistory()
+			w.assertClean()
+			w.checkHistory()
 			t.Logf("canary under faults ended %s", status)
 		})
 		t.Run("failing metrics", func(t *testing.T) {
 			t.Parallel()
 			f := metricsF
 			f.t = t
-			m := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20)))
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20)))
 			arn := f.start("v2", 1)
 			out, err := testenv.WaitExecution(f.ctx, f.sfn, arn, 100*time.Second)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, f.dump(arn))
 			}
-			m.assertClean()
-			m.checkHistory()
+			w.assertClean()
+			w.checkHistory()
 			if out.Status != sfntypes.ExecutionStatusFailed || aws.ToString(out.Error) != "RolledBack" {
 				t.Fatalf("execution ended %s (%s), want FAILED with RolledBack\n%s", out.Status, aws.ToString(out.Error), f.dump(arn))
 			}
@@ -222,14 +220,14 @@ func TestRolloutUnderFaults(t *testing.T) {
 			t.Parallel()
 			f := healthF
 			f.t = t
-			m := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100)))
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100)))
 			arn := f.start("v2", 1)
 			f.waitPaused(arn)
 			if got := f.forward(); !weights.Equal(got, f.split("v1", 80, "v2", 20)) {
 				t.Fatalf("paused with the listener at %s, want v1=80 v2=20", f.describe(got))
 			}
 			f.deregisterTargets("v2")
-			m.Unhealthy("v2", 20)
+			w.Unhealthy("v2", 20)
 			g, err := gate.New(gate.Deps{Store: f.okra.Store, SFN: f.sfn, StateMachineARN: f.okra.StateMachineARN, Actor: "e2e", Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
@@ -246,11 +244,11 @@ func TestRolloutUnderFaults(t *testing.T) {
 				t.Errorf("holding for healthy targets with the listener at %s, want v1=80 v2=20", f.describe(got))
 			}
 			f.registerTargets("v2")
-			m.Healthy("v2")
+			w.Healthy("v2")
 			// WaitForHealthy waits rollout.HealthPollInterval (30s).
 			status := f.endedCleanly(arn, f.split("v2", 100), 100*time.Second)
-			m.assertClean()
-			m.checkHistory()
+			w.assertClean()
+			w.checkHistory()
 			t.Logf("unhealthy canary under faults ended %s", status)
 		})
 	})

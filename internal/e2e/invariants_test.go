@@ -395,6 +395,14 @@ func (m *monitor) Reconciling(what string, reconcile func()) {
 	}
 }
 
+// record adds a violation the test detected itself (an invariant the
+// monitor cannot see by polling, such as gates racing).
+func (m *monitor) record(violation string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.problems = append(m.problems, violation)
+}
+
 // stop ends the monitor and checks the lease one last time: an execution
 // that has ended must not hold the Cell when the test is done.
 func (m *monitor) stop() {
