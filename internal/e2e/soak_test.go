@@ -365,7 +365,7 @@ func (env *soakEnv) runRollout(t *testing.T, rng *rand.Rand, run *soakRun) {
 	if run.outcome == "still running" || run.outcome == "unknown" {
 		harness("resolve the rollout: it ended %s\n%s", run.outcome, f.dump(arn))
 	}
-	t.Logf("rollout %d: %s → %s, %d waits resolved, %d violations, %s", run.index, run.kind, run.outcome, run.waits, len(run.violations), run.took.Round(time.Millisecond))
+	t.Logf("rollout %d: %s → %s, %d waits resolved, %d violations, %s", run.index, run.kind, run.outcome, run.waits, len(run.violations), time.Since(began).Round(time.Millisecond))
 }
 
 func eventKey(at time.Time, seq int, typ string) string {
