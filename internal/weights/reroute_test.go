@@ -56,9 +56,9 @@ func TestReroute(t *testing.T) {
 			wantMoved: []Rerouted{{ARN: "old", Missing: true}},
 		},
 		{
-			name:     "a healthy group at weight 0 is never given weight",
-			intended: Forward{TargetGroups: []TargetGroupWeight{tgw("s1", 100), tgw("s2", 0), tgw("s3", 0)}},
-			health:   map[string]Health{"s1": empty, "s2": ok, "s3": ok},
+			name:       "a healthy group at weight 0 is never given weight",
+			intended:   Forward{TargetGroups: []TargetGroupWeight{tgw("s1", 100), tgw("s2", 0), tgw("s3", 0)}},
+			health:     map[string]Health{"s1": empty, "s2": ok, "s3": ok},
 			wantErrors: true,
 		},
 		{
