@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/weights"
 )
 
@@ -152,4 +153,16 @@ type Block struct {
 	Version string    `json:"version" dynamodbav:"version"`
 	Reason  string    `json:"reason" dynamodbav:"reason"`
 	At      time.Time `json:"at" dynamodbav:"at"`
+}
+
+// HealthOf indexes a Cell's discovered target groups for weights.Reroute,
+// the rule that no weight goes to a missing or unhealthy group: a group
+// not among tgs is missing. Every path that sets weights (the rollout
+// handlers, the reconcile's swap and re-split) calls Reroute with it.
+func HealthOf(tgs []inventory.TargetGroup) map[string]weights.Health {
+	out := make(map[string]weights.Health, len(tgs))
+	for _, tg := range tgs {
+		out[tg.ARN] = weights.Health{Found: true, Healthy: tg.HealthyTargets}
+	}
+	return out
 }

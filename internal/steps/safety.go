@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/okrahq/okra/internal/cell"
-	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -48,18 +47,6 @@ func minHealthyOf(c *cell.Cell) int {
 	return int(cell.DefaultMinHealthyTargets)
 }
 
-// HealthOf indexes discovered target groups for weights.Reroute: a group
-// discovery did not find is missing. The reconcile re-split (package
-// onboarding) calls it with weights.Reroute so that it holds the same
-// rule.
-func HealthOf(found discovery.CellTargetGroups) map[string]weights.Health {
-	out := make(map[string]weights.Health, len(found.TargetGroups))
-	for _, tg := range found.TargetGroups {
-		out[tg.ARN] = weights.Health{Found: true, Healthy: tg.HealthyTargets}
-	}
-	return out
-}
-
 // reroute applies weights.Reroute to intended with the Cell's target
 // groups as discovered now, every group on one side.
 func (h *Handlers) reroute(ctx context.Context, c *cell.Cell, intended weights.Forward) (weights.Routing, error) {
@@ -67,7 +54,7 @@ func (h *Handlers) reroute(ctx context.Context, c *cell.Cell, intended weights.F
 	if err != nil {
 		return weights.Routing{}, err
 	}
-	return weights.Reroute(intended, HealthOf(found), minHealthyOf(c), nil)
+	return weights.Reroute(intended, rollout.HealthOf(found.TargetGroups), minHealthyOf(c), nil)
 }
 
 // driftOf compares what the rollout last set and verified (st.Weights)

@@ -99,7 +99,7 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	// that is missing or unhealthy passes its share to its side's healthy
 	// groups, or the step waits.
 	byARN := groupsByARN(found.TargetGroups)
-	health := HealthOf(found)
+	health := rollout.HealthOf(found.TargetGroups)
 	routing, err := weights.Reroute(fwd, health, minHealthyOf(c), func(arn string) string {
 		if g, ok := byARN[arn]; ok && g.Version != canary {
 			return "stable"
