@@ -76,13 +76,14 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	if err != nil {
 		return err
 	}
-	if d := driftOf(ing, st, current); d != nil {
-		// Changed behind okra's back since NextStep looked: the state
-		// machine goes back to NextStep, which records it and waits.
-		return d
-	}
 	if fwd.Stickiness == nil {
 		fwd.Stickiness = current.Stickiness // what listener.Set keeps
+	}
+	if d := driftOf(ing, st, current); d != nil && !weights.Equal(current, fwd) {
+		// Changed behind okra's back since NextStep looked (not by a
+		// retry of this very Set): the state machine goes back to
+		// NextStep, which records it and waits.
+		return d
 	}
 	canary := st.CanaryVersion
 	if canary == "" {
