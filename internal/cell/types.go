@@ -165,7 +165,21 @@ type UpdateStrategy struct {
 type Canary struct {
 	Steps    []Step              `json:"steps,omitempty"`
 	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
+	// OnDrift says what a rollout does when the listener no longer holds
+	// the weights okra last set (someone edited them): Pause (the
+	// default) waits for `okra rollout promote` (adopt the new weights)
+	// or `okra rollout abort`; Rollback restores the snapshot at once.
+	OnDrift OnDrift `json:"onDrift,omitempty"`
 }
+
+// OnDrift is what a rollout does about weights changed behind its back.
+type OnDrift string
+
+// The OnDrift choices.
+const (
+	OnDriftPause    OnDrift = "Pause"
+	OnDriftRollback OnDrift = "Rollback"
+)
 
 // Step is exactly one of setWeight, pause or analysis.
 type Step struct {

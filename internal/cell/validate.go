@@ -511,6 +511,9 @@ func validateScale(s *Spec, p *problems) {
 	if s.UpdateStrategy.Type != UpdateStrategyCanary {
 		p.add("spec.updateStrategy.type", "must be %s (the only strategy), got %q", UpdateStrategyCanary, s.UpdateStrategy.Type)
 	}
+	if c := s.UpdateStrategy.Canary; c != nil && c.OnDrift != "" && c.OnDrift != OnDriftPause && c.OnDrift != OnDriftRollback {
+		p.add("spec.updateStrategy.canary.onDrift", "must be %s or %s, got %q", OnDriftPause, OnDriftRollback, c.OnDrift)
+	}
 }
 
 // checkVersion accepts version text such as v1, 1.2.3 or v2.0.0-rc.1: a

@@ -269,6 +269,7 @@ func badCellCases() []badCase {
 		{"min healthy targets 0", func(c *Cell) { c.Spec.MinHealthyTargets = ptr[int32](0) }, "spec.minHealthyTargets", "at least 1"},
 		{"rollback window negative", func(c *Cell) { c.Spec.RollbackWindow = &Duration{-time.Minute} }, "spec.rollbackWindow", "between 0s and"},
 		{"update strategy blue-green", func(c *Cell) { c.Spec.UpdateStrategy.Type = "BlueGreen" }, "spec.updateStrategy.type", "must be Canary"},
+		{"on drift unknown", func(c *Cell) { c.Spec.UpdateStrategy.Canary.OnDrift = "Ignore" }, "spec.updateStrategy.canary.onDrift", "must be Pause or Rollback"},
 
 		// target group template
 		{"template tag with aws prefix", func(c *Cell) { c.Spec.TargetGroupTemplate.Tags["aws:team"] = "x" }, `spec.targetGroupTemplate.tags["aws:team"]`, "AWS reserves"},

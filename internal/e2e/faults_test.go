@@ -208,9 +208,9 @@ func TestRolloutUnderFaults(t *testing.T) {
 				// wants the measurement to decide despite the faults.
 				t.Errorf("v2 blocked for %q, want the failed metric named", b.Reason)
 			}
-			m := f.measurements()
-			if len(m) == 0 || m[len(m)-1] != "cloudWatch/canary-5xx=Failed" {
-				t.Errorf("measurements %v, want the last one Failed", m)
+			ms := f.measurements()
+			if len(ms) == 0 || ms[len(ms)-1] != "cloudWatch/canary-5xx=Failed" {
+				t.Errorf("measurements %v, want the last one Failed", ms)
 			}
 			if st := f.status(); st.Phase != rollout.PhaseRolledBack || st.Leased() || st.StableVersion != "v1" {
 				t.Errorf("status %s leased %t stable %s, want RolledBack, released, stable v1", st.Phase, st.Leased(), st.StableVersion)

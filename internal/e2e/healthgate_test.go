@@ -17,7 +17,8 @@ import (
 // target of v2 deregistered (moto then reports zero healthy), NextStep
 // plans WaitForHealthy and SetWeights refuses to raise v2's weight with
 // UnhealthyTargetsError, leaving the listener alone; lowering it stays
-// allowed; once targets are back the same SetWeights goes through.
+// allowed (and, with no healthy canary group, gives its whole share to
+// stable); once targets are back the same SetWeights goes through.
 func TestHealthGate(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, canary(20, 60), time.Second, map[string]bool{"v1": true, "v2": true})
@@ -70,8 +71,10 @@ func TestHealthGate(t *testing.T) {
 	if _, err := h.Weights(f.ctx, steps.WeightsInput{Operation: steps.OpSet, Cell: f.name, ExecutionARN: exec, Action: lower}); err != nil {
 		t.Fatalf("lowering an unhealthy canary's weight: %v, want allowed", err)
 	}
-	if !weights.Equal(f.forward(), down) {
-		t.Fatalf("listener %s, want %s", f.describe(f.forward()), f.describe(down))
+	// Never route to nothing: v2 has no healthy target, so the share the
+	// step would leave it goes to stable.
+	if want := f.split("v1", 100, "v2", 0); !weights.Equal(f.forward(), want) {
+		t.Fatalf("listener %s, want %s", f.describe(f.forward()), f.describe(want))
 	}
 
 	// End the probe's rollout the way the state machine would.

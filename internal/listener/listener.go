@@ -98,8 +98,8 @@ type location struct {
 	actions     []types.Action
 }
 
-// where names the Cell's forward action in logs and errors.
-func where(ing cell.Ingress) string {
+// Where names the Cell's forward action in logs and errors.
+func Where(ing cell.Ingress) string {
 	if ing.Rule == nil {
 		return "default action of listener " + ing.ListenerARN
 	}
@@ -235,7 +235,7 @@ func readForward(loc location, ing cell.Ingress) (weights.Forward, error) {
 	if loc.ruleMissing {
 		return weights.Forward{}, nil
 	}
-	i, err := forwardIndex(loc.actions, where(ing))
+	i, err := forwardIndex(loc.actions, Where(ing))
 	if err != nil || i < 0 {
 		return weights.Forward{}, err
 	}
@@ -259,7 +259,7 @@ func (c *Client) Set(ctx context.Context, ing cell.Ingress, fwd weights.Forward)
 	if err != nil {
 		return err
 	}
-	at := where(ing)
+	at := Where(ing)
 	if loc.ruleMissing {
 		return &RuleNotFoundError{ListenerARN: ing.ListenerARN, Priority: ing.Rule.Priority}
 	}
@@ -353,13 +353,31 @@ func (c *Client) Verify(ctx context.Context, ing cell.Ingress, expected weights.
 	if err != nil {
 		return fmt.Errorf("reading back weights, %w", err)
 	}
-	at := where(ing)
+	at := Where(ing)
 	if d := diff(at, expected, actual); d != nil {
 		c.log.WarnContext(ctx, "weights drifted", "location", at, "expected", logWeights(expected), "actual", logWeights(actual))
 		return d
 	}
 	c.log.InfoContext(ctx, "verified weights", "location", at, "weights", logWeights(actual))
 	return nil
+}
+
+// Compare returns a *DriftError naming every difference between what okra
+// last set and verified (expected) and what the action at holds now
+// (actual): a weight, a missing or an extra target group, or stickiness
+// (which, unlike in Verify, is always compared; unset is disabled). It
+// returns nil when they are the same. The rollout calls it at every step
+// boundary, so that a change made behind okra's back is never overwritten
+// silently.
+func Compare(at string, expected, actual weights.Forward) *DriftError {
+	d := diff(at, expected, actual)
+	if !sameStickiness(expected.Stickiness, actual.Stickiness) {
+		if d == nil {
+			d = &DriftError{Location: at, Expected: expected, Actual: actual}
+		}
+		d.StickinessDrift = true
+	}
+	return d
 }
 
 // diff returns a *DriftError when actual differs from expected, else nil.

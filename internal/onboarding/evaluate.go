@@ -9,6 +9,7 @@ import (
 
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
@@ -250,6 +251,18 @@ func (o *Onboarder) setWeights(ctx context.Context, r *run, lc loadedCell, in ro
 		return
 	}
 	fwd := d.Forward.Clone()
+	// Never route to nothing: a group that is missing or unhealthy passes
+	// its share to the healthy ones, or nothing is written.
+	minHealthy := int(cell.DefaultMinHealthyTargets)
+	if m := lc.cell.Spec.MinHealthyTargets; m != nil {
+		minHealthy = int(*m)
+	}
+	routing, err := weights.Reroute(fwd, rollout.HealthOf(in.TargetGroups), minHealthy, nil)
+	if err != nil {
+		r.f.add("Cell "+lc.name+": choosing where to route", err)
+		return
+	}
+	fwd = routing.Forward
 	ing := lc.cell.Spec.Ingress
 	// A rollout may have taken the lease since the status was read; the
 	// window left between this read and the write is closed by the

@@ -96,6 +96,12 @@ func evaluate(o *observed) Decision {
 		}
 		return d
 	}
+	if in.Status.Phase == PhaseDegraded {
+		if bad := o.unroutable(); len(bad) > 0 {
+			return noop(fmt.Sprintf("the Cell is Degraded: the listener gives weight to target groups that cannot carry traffic (%s); okra starts nothing until a human fixes them or the weights",
+				strings.Join(bad, ", ")))
+		}
+	}
 	stable := o.stableVersion()
 	pin := in.Cell.Spec.Version
 
@@ -275,5 +281,17 @@ func (o *observed) promoted(canary string) bool {
 func sortedNotes(notes []string) []string {
 	out := slices.Clone(notes)
 	slices.Sort(out)
+	return out
+}
+
+// unroutable lists the groups the listener gives weight to that are
+// missing or below the Cell's healthy minimum.
+func (o *observed) unroutable() []string {
+	var out []string
+	for _, tg := range o.in.Forward.TargetGroups {
+		if g, ok := o.byARN[tg.ARN]; tg.Weight > 0 && (!ok || !o.healthy(g)) {
+			out = append(out, tg.ARN)
+		}
+	}
 	return out
 }

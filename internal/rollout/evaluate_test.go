@@ -456,3 +456,20 @@ func dump(v any) string {
 	}
 	return string(b)
 }
+
+func TestEvaluateDegradedStartsNothingWhileTheListenerRoutesToNothing(t *testing.T) {
+	degraded := func(v1Healthy int) Input {
+		return Input{
+			Cell:         newCell(),
+			TargetGroups: groups(group("v1", "a", v1Healthy), group("v2", "a", 1)),
+			Forward:      fwd(w("v1-a", 50), w("v2-a", 50)),
+			Status:       Status{Phase: PhaseDegraded, StableVersion: "v1"},
+		}
+	}
+	if d := Evaluate(degraded(0)); d.Kind != DecisionNoop || !strings.Contains(d.Reason, "Degraded") {
+		t.Fatalf("Evaluate of a Degraded Cell = %+v, want a no-op saying Degraded", d)
+	}
+	if d := Evaluate(degraded(1)); strings.Contains(d.Reason, "Degraded") {
+		t.Fatalf("Evaluate of a Degraded Cell whose listener routes to healthy groups = %+v, want it to go on", d)
+	}
+}

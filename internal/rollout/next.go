@@ -80,6 +80,9 @@ type Action struct {
 	Until *time.Time `json:"until,omitempty"`
 	// Indefinite marks AwaitApproval.
 	Indefinite bool `json:"indefinite,omitempty"`
+	// Drift marks the AwaitApproval that waits on a drift (status.Drift):
+	// the promote that answers it adopts the weights found.
+	Drift bool `json:"drift,omitempty"`
 
 	// Analysis is the step's analysis (Analyze).
 	Analysis *cell.Analysis `json:"analysis,omitempty"`

@@ -7,8 +7,11 @@
 package rollout
 
 import (
+	"encoding/json"
 	"time"
 
+	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/weights"
 )
 
@@ -37,6 +40,11 @@ const (
 	// PhaseInvalid: the stored spec does not validate; nothing changes
 	// until it is fixed.
 	PhaseInvalid Phase = "Invalid"
+	// PhaseDegraded: a rollback (or abort, supersede, recovery) could not
+	// restore the snapshot because none of its stable target groups can
+	// carry traffic; the listener keeps the weights it had and a human
+	// must act. The message says which groups and why.
+	PhaseDegraded Phase = "Degraded"
 )
 
 // Status is the Cell status item: what the running (or last) rollout did.
@@ -52,6 +60,15 @@ type Status struct {
 	// Snapshot is the forward action as it was when the rollout took the
 	// lease; Rollback restores it exactly.
 	Snapshot *weights.Forward `json:"snapshot,omitempty" dynamodbav:"snapshot,omitempty"`
+	// SnapshotAt is where the snapshot was taken: Rollback, Supersede and
+	// Recover restore it there, whatever the spec says now. Nil in a
+	// status written before it was recorded (the spec's ingress is used).
+	SnapshotAt *Location `json:"snapshotAt,omitempty" dynamodbav:"snapshotAt,omitempty"`
+	// Drift is set while the rollout waits for a human because the
+	// listener no longer holds what okra last set (Weights): `okra rollout
+	// promote` adopts Drift.Actual, `okra rollout abort` restores the
+	// snapshot.
+	Drift *Drift `json:"drift,omitempty" dynamodbav:"drift,omitempty"`
 	// ExecutionARN is the rollout execution that holds the Cell's lease;
 	// empty when no rollout holds it.
 	ExecutionARN    string    `json:"executionArn,omitempty" dynamodbav:"executionArn,omitempty"`
@@ -76,6 +93,58 @@ type Status struct {
 	SpecRevision int64 `json:"specRevision,omitempty" dynamodbav:"specRevision,omitempty"`
 }
 
+// Location is where a Cell's forward action lives: a listener's default
+// action, or the rule of that listener at a priority with its conditions.
+type Location struct {
+	Type        cell.IngressType `json:"type,omitempty" dynamodbav:"type,omitempty"`
+	ListenerARN string           `json:"listenerARN" dynamodbav:"listenerARN"`
+	// RuleARN is the rule's ARN when the snapshot was taken (for the
+	// record; the rule is found again by priority).
+	RuleARN string             `json:"ruleARN,omitempty" dynamodbav:"ruleARN,omitempty"`
+	Rule    *cell.ListenerRule `json:"rule,omitempty" dynamodbav:"rule,omitempty"`
+}
+
+// LocationOf is the location of ing's forward action (ruleARN as found).
+func LocationOf(ing cell.Ingress, ruleARN string) *Location {
+	l := &Location{Type: ing.Type, ListenerARN: ing.ListenerARN}
+	if ing.Rule != nil {
+		r := *ing.Rule
+		l.Rule, l.RuleARN = &r, ruleARN
+	}
+	return l
+}
+
+// Ingress is the ingress that reaches the location; the target group
+// selector is spec's (it does not locate anything).
+func (l Location) Ingress(spec cell.Ingress) cell.Ingress {
+	return cell.Ingress{Type: l.Type, ListenerARN: l.ListenerARN, Rule: l.Rule, TargetGroupSelector: spec.TargetGroupSelector}
+}
+
+// Same reports whether ing locates the same forward action: the same
+// listener and, for a rule, the same priority and conditions.
+func (l Location) Same(ing cell.Ingress) bool {
+	if l.ListenerARN != ing.ListenerARN || (l.Rule == nil) != (ing.Rule == nil) {
+		return false
+	}
+	if l.Rule == nil {
+		return true
+	}
+	// Compared as JSON, so an empty list and no list are the same.
+	a, errA := json.Marshal(l.Rule)
+	b, errB := json.Marshal(ing.Rule)
+	return errA == nil && errB == nil && string(a) == string(b)
+}
+
+// Drift is a difference found, at a step boundary, between what okra last
+// set and verified and what the listener holds.
+type Drift struct {
+	Expected weights.Forward `json:"expected" dynamodbav:"expected"`
+	Actual   weights.Forward `json:"actual" dynamodbav:"actual"`
+	// Diff says what differs, one entry per target group (and stickiness).
+	Diff       string    `json:"diff" dynamodbav:"diff"`
+	DetectedAt time.Time `json:"detectedAt" dynamodbav:"detectedAt"`
+}
+
 // Leased reports whether a rollout execution holds the Cell.
 func (s Status) Leased() bool { return s.ExecutionARN != "" }
 
@@ -84,4 +153,16 @@ type Block struct {
 	Version string    `json:"version" dynamodbav:"version"`
 	Reason  string    `json:"reason" dynamodbav:"reason"`
 	At      time.Time `json:"at" dynamodbav:"at"`
+}
+
+// HealthOf indexes a Cell's discovered target groups for weights.Reroute,
+// the rule that no weight goes to a missing or unhealthy group: a group
+// not among tgs is missing. Every path that sets weights (the rollout
+// handlers, the reconcile's swap and re-split) calls Reroute with it.
+func HealthOf(tgs []inventory.TargetGroup) map[string]weights.Health {
+	out := make(map[string]weights.Health, len(tgs))
+	for _, tg := range tgs {
+		out[tg.ARN] = weights.Health{Found: true, Healthy: tg.HealthyTargets}
+	}
+	return out
 }

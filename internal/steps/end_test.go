@@ -100,6 +100,7 @@ func TestSupersede(t *testing.T) {
 	e.disc.groups = append(e.disc.groups, group("v3", "a", 1))
 	// A trigger already ran attempt 1 of v3 while v2 held the lease.
 	e.execs.status[executions.ARN(machine, executions.Name("web", "v3", 1))] = "SUCCEEDED"
+	e.listener.fwd.Stickiness = &weights.Stickiness{Enabled: true, DurationSeconds: 60} // no drift
 	prev := rollout.Action{Kind: rollout.ActionPause, StepIndex: 1, NextStepIndex: 1}
 	a := e.next(exec, prev)
 	if a.Kind != rollout.ActionSupersede || a.NewVersion != "v3" {

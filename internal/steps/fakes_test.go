@@ -212,20 +212,24 @@ type fakeListener struct {
 	setErr  error
 	// drift, when set, is what Set writes instead of what it was given.
 	drift *weights.Forward
+	// reads lists the listener ARN of every Read and Set.
+	reads []string
 }
 
-func (l *fakeListener) Read(context.Context, cell.Ingress) (weights.Forward, error) {
+func (l *fakeListener) Read(_ context.Context, ing cell.Ingress) (weights.Forward, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads = append(l.reads, ing.ListenerARN)
 	if l.readErr != nil {
 		return weights.Forward{}, l.readErr
 	}
 	return l.fwd.Clone(), nil
 }
 
-func (l *fakeListener) Set(_ context.Context, _ cell.Ingress, fwd weights.Forward) error {
+func (l *fakeListener) Set(_ context.Context, ing cell.Ingress, fwd weights.Forward) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.reads = append(l.reads, ing.ListenerARN)
 	if err := listener.CheckLimits(fwd); err != nil {
 		return err
 	}

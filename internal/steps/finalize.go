@@ -61,17 +61,30 @@ func (h *Handlers) finalize(ctx context.Context, in EndInput) error {
 	if err != nil {
 		return err
 	}
-	current, err := h.listener.Read(ctx, c.Spec.Ingress)
+	ing := rolloutIngress(c, st)
+	current, err := h.listener.Read(ctx, ing)
 	if err != nil {
 		return err
 	}
+	// The canary's groups keep the whole action: none may be missing or
+	// unhealthy (the planner checked; this is the last look before AWS).
+	routing, err := h.reroute(ctx, c, fwd)
+	if nr, ok := noRoutable(err); ok {
+		return &UnhealthyTargetsError{Cell: in.Cell, TargetGroups: []string{nr.Error()}, MinHealthy: nr.MinHealthy, CanaryWeight: 100}
+	}
+	if err != nil {
+		return err
+	}
+	if routing.Substituted() {
+		fwd = routing.Forward
+	}
 	log := h.log.With("cell", in.Cell, "execution", in.ExecutionARN)
 	log.InfoContext(ctx, "setting weights", "finalize", true, "from", describeForward(current), "to", describeForward(fwd))
-	if err := h.listener.Set(ctx, c.Spec.Ingress, fwd); err != nil {
+	if err := h.listener.Set(ctx, ing, fwd); err != nil {
 		return fmt.Errorf("finalizing Cell %q, %w", in.Cell, err)
 	}
 	log.InfoContext(ctx, "set weights", "finalize", true, "weights", describeForward(fwd))
-	if err := h.listener.Verify(ctx, c.Spec.Ingress, fwd); err != nil {
+	if err := h.listener.Verify(ctx, ing, fwd); err != nil {
 		return err
 	}
 

@@ -117,10 +117,13 @@ func (h *Handlers) AcquireLease(ctx context.Context, in PlanInput) (rollout.Acti
 	if err != nil {
 		return rollout.Action{}, h.giveUp(ctx, in, err)
 	}
+	var ruleARN string
 	if c.Spec.Ingress.Rule != nil && !fwd.Empty() {
-		if _, err := h.listener.EnsureRule(ctx, in.Cell, c.Spec.Ingress, fwd); err != nil {
+		rule, err := h.listener.EnsureRule(ctx, in.Cell, c.Spec.Ingress, fwd)
+		if err != nil {
 			return rollout.Action{}, h.giveUp(ctx, in, err)
 		}
+		ruleARN = rule.RuleARN
 	}
 	found, err := h.discover.ForCell(ctx, c)
 	if err != nil {
@@ -155,7 +158,9 @@ func (h *Handlers) AcquireLease(ctx context.Context, in PlanInput) (rollout.Acti
 		s.StableVersion, s.CanaryVersion = d.From, in.TargetVersion
 		s.StepIndex, s.StepCount = 0, steps
 		s.Snapshot = &snapshot
+		s.SnapshotAt = rollout.LocationOf(c.Spec.Ingress, ruleARN)
 		s.Weights = snapshot.Clone()
+		s.Drift = nil
 		s.StartedAt = s.LeaseAcquiredAt
 		s.TaskToken, s.PausedUntil, s.FinalizeAfter = "", nil, nil
 		s.Message = d.Reason
@@ -338,7 +343,7 @@ func (h *Handlers) NextStep(ctx context.Context, in PlanInput) (rollout.Action, 
 		log.InfoContext(ctx, "step completed", "kind", prev.Kind, "step", prev.StepIndex, "nextStep", st.StepIndex)
 	}
 
-	a, finalizeAfter, steps, err := h.plan(ctx, in.Cell, st)
+	a, finalizeAfter, steps, err := h.plan(ctx, in.Cell, in.ExecutionARN, st, prev)
 	if err != nil {
 		return rollout.Action{}, err
 	}
@@ -411,7 +416,12 @@ func completes(k rollout.ActionKind) bool {
 // plan asks rollout.Next for the action after st. When Next wants to
 // finalize after a rollback window that has not begun, it returns the
 // window's Pause and the time to record as FinalizeAfter.
-func (h *Handlers) plan(ctx context.Context, cellName string, st rollout.Status) (rollout.Action, *time.Time, int, error) {
+//
+// Before the planner, two checks hold the rollout: a Cell whose ingress
+// no longer names where the rollout's snapshot was taken rolls back there
+// (ingressChanged), and a listener that no longer holds what the rollout
+// last set waits for a human, or rolls back (checkDrift).
+func (h *Handlers) plan(ctx context.Context, cellName, executionARN string, st rollout.Status, prev rollout.Action) (rollout.Action, *time.Time, int, error) {
 	c, _, err := h.loadCell(ctx, cellName, true)
 	var bad *specError
 	if errors.As(err, &bad) {
@@ -425,19 +435,33 @@ func (h *Handlers) plan(ctx context.Context, cellName string, st rollout.Status)
 	if err != nil {
 		return rollout.Action{}, nil, 0, err
 	}
+	steps := stepCount(c)
+	if why := ingressChanged(c, st); why != "" {
+		return rollout.Action{
+			Kind: rollout.ActionRollback, StableVersion: st.StableVersion, CanaryVersion: st.CanaryVersion,
+			StepIndex: st.StepIndex, NextStepIndex: st.StepIndex, CanaryWeight: int32(canaryShare(st)),
+			Forward: st.Snapshot, Reason: why,
+		}, nil, steps, nil
+	}
 	found, err := h.discover.ForCell(ctx, c)
 	if err != nil {
 		return rollout.Action{}, nil, 0, err
 	}
-	fwd, err := h.listener.Read(ctx, c.Spec.Ingress)
+	fwd, err := h.listener.Read(ctx, rolloutIngress(c, st))
 	if err != nil {
 		return rollout.Action{}, nil, 0, err
+	}
+	held, st, err := h.checkDrift(ctx, c, executionARN, st, prev, fwd)
+	if err != nil {
+		return rollout.Action{}, nil, 0, err
+	}
+	if held != nil {
+		return *held, nil, steps, nil
 	}
 	blocks, err := h.store.ListBlocked(ctx, cellName)
 	if err != nil {
 		return rollout.Action{}, nil, 0, err
 	}
-	steps := stepCount(c)
 	st.StepCount = steps
 	in := rollout.Input{Cell: c, TargetGroups: found.TargetGroups, Forward: fwd, Status: st, Blocked: blocks, Now: h.now()}
 	a := rollout.Next(in)

@@ -313,7 +313,7 @@ func TestSetWeightsChecks(t *testing.T) {
 		}
 	})
 
-	t.Run("lowering the canary is allowed while unhealthy", func(t *testing.T) {
+	t.Run("lowering the canary while none of its groups is healthy gives its share to stable", func(t *testing.T) {
 		e, a := prepare(t)
 		if err := e.set(exec, a); err != nil {
 			t.Fatal(err)
@@ -323,7 +323,7 @@ func TestSetWeightsChecks(t *testing.T) {
 		if err := e.set(exec, lower); err != nil {
 			t.Fatalf("lowering the canary to %d%%: %v", lower.CanaryWeight, err)
 		}
-		if got := describe(e.listener.get()); got != "web-v1-a=90 web-v2-a=10 sticky=true/60s" {
+		if got := describe(e.listener.get()); got != "web-v1-a=100 web-v2-a=0 sticky=true/60s" {
 			t.Errorf("listener %s", got)
 		}
 	})

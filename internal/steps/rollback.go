@@ -99,7 +99,7 @@ func (h *Handlers) Rollback(ctx context.Context, in EndInput) error {
 	if err := h.store.ReleaseLease(ctx, in.Cell, in.ExecutionARN); err != nil {
 		return err
 	}
-	h.notify(ctx, Notification{Cell: in.Cell, Event: store.EventRolledBack, Version: st.CanaryVersion, Stable: st.StableVersion, Execution: in.ExecutionARN, Message: end.Message})
+	h.notify(ctx, Notification{Cell: in.Cell, Event: endEvent(end, store.EventRolledBack), Version: st.CanaryVersion, Stable: st.StableVersion, Execution: in.ExecutionARN, Message: end.Message})
 	return nil
 }
 
@@ -197,7 +197,13 @@ func (h *Handlers) Supersede(ctx context.Context, in EndInput) error {
 		if err := h.store.ReleaseLease(ctx, in.Cell, in.ExecutionARN); err != nil {
 			return err
 		}
-		h.notify(ctx, Notification{Cell: in.Cell, Event: store.EventSuperseded, Version: st.CanaryVersion, Stable: stable, Execution: in.ExecutionARN, Message: end.Message})
+		h.notify(ctx, Notification{Cell: in.Cell, Event: endEvent(end, store.EventSuperseded), Version: st.CanaryVersion, Stable: stable, Execution: in.ExecutionARN, Message: end.Message})
+		if end.Phase == rollout.PhaseDegraded {
+			// The listener kept mid-rollout weights: a newer rollout would
+			// snapshot them as its starting point.
+			h.log.WarnContext(ctx, "not starting the newer rollout: the Cell is degraded", "cell", in.Cell, "version", a.NewVersion)
+			return nil
+		}
 	}
 	r, err := EnsureRollout(ctx, h.execs, StateMachineOf(in.ExecutionARN), executions.Input{
 		Cell: in.Cell, TargetVersion: a.NewVersion, FromVersion: stable, Attempt: 1, Trigger: "supersede",
@@ -251,18 +257,46 @@ func (h *Handlers) undo(ctx context.Context, c *cell.Cell, st rollout.Status, u 
 		// stickiness set since is turned off too.
 		target.Stickiness = &weights.Stickiness{Enabled: false}
 	}
-	current, err := h.listener.Read(ctx, c.Spec.Ingress)
+	// Where the snapshot was taken, whatever the spec says now.
+	ing := rolloutIngress(c, st)
+	current, err := h.listener.Read(ctx, ing)
 	if err != nil {
 		return st, err
 	}
+	if d := driftOf(ing, st, current); d != nil && active(st.Phase) {
+		// Not silent: the history shows what is overwritten, and why.
+		actual := d.Actual.Clone()
+		details := driftDetails(d)
+		details["choice"] = string(u.event)
+		if st.Drift != nil {
+			details["choice"] = "abort"
+		}
+		if err := h.event(ctx, name, store.Event{
+			Type: store.EventWeightsDrifted, Execution: u.execution, Version: st.CanaryVersion, Weights: &actual, Details: details,
+			Message: fmt.Sprintf("%s; restoring the snapshot over them (%s)", d.Error(), u.reason),
+		}); err != nil {
+			return st, err
+		}
+	}
+	routing, err := h.restoreTarget(ctx, c, target)
+	if nr, ok := noRoutable(err); ok {
+		return h.degrade(ctx, c, st, u, current, nr)
+	}
+	if err != nil {
+		return st, err
+	}
+	if routing.Substituted() {
+		log.WarnContext(ctx, "restoring the snapshot's intent over its healthy target groups", "snapshot", describeForward(target), "restoring", describeForward(routing.Forward), "why", routing.Reason())
+		target = routing.Forward
+	}
 	if !weights.Equal(current, target) {
 		log.InfoContext(ctx, "setting weights", "restore", true, "from", describeForward(current), "to", describeForward(target))
-		if err := h.listener.Set(ctx, c.Spec.Ingress, target); err != nil {
+		if err := h.listener.Set(ctx, ing, target); err != nil {
 			return st, fmt.Errorf("restoring the snapshot of Cell %q, %w", name, err)
 		}
 		log.InfoContext(ctx, "set weights", "restore", true, "weights", describeForward(target))
 	}
-	if err := h.listener.Verify(ctx, c.Spec.Ingress, target); err != nil {
+	if err := h.listener.Verify(ctx, ing, target); err != nil {
 		return st, err
 	}
 
@@ -284,7 +318,7 @@ func (h *Handlers) undo(ctx context.Context, c *cell.Cell, st rollout.Status, u 
 	rec, err := h.store.UpdateStatus(ctx, name, u.holder, func(s *rollout.Status) error {
 		s.Phase, s.Message = u.phase, message
 		s.Weights = target.Clone()
-		s.TaskToken, s.PausedUntil, s.FinalizeAfter = "", nil, nil
+		s.TaskToken, s.PausedUntil, s.FinalizeAfter, s.Drift = "", nil, nil, nil
 		if u.phase == rollout.PhaseStable {
 			s.CanaryVersion = ""
 		}
@@ -302,6 +336,16 @@ func (h *Handlers) undo(ctx context.Context, c *cell.Cell, st rollout.Status, u 
 	}
 	if u.newVersion != "" {
 		details["newVersion"] = u.newVersion
+	}
+	if routing.Substituted() {
+		details["rerouted"] = routing.Reason()
+		if err := h.event(ctx, name, store.Event{
+			Type: store.EventWeightsRerouted, Execution: u.execution, Version: canary, Weights: &target,
+			Message: "restored the snapshot's intent, not the snapshot: target groups " + routing.Reason(),
+			Details: map[string]string{"snapshot": describeSnapshot(st), "restored": describeForward(target), "outcome": string(u.event)},
+		}); err != nil {
+			return st, err
+		}
 	}
 	if err := h.event(ctx, name, store.Event{Type: u.event, Execution: u.execution, Version: canary, Message: message, Weights: &target, Details: details}); err != nil {
 		return st, err
@@ -365,7 +409,7 @@ func (h *Handlers) Recover(ctx context.Context, cellName, executionARN, why stri
 	if err := h.store.ReleaseLease(ctx, cellName, executionARN); err != nil {
 		return false, Boundary(err)
 	}
-	h.notify(ctx, Notification{Cell: cellName, Event: store.EventRolledBack, Version: st.CanaryVersion, Stable: st.StableVersion, Execution: executionARN, Message: end.Message})
+	h.notify(ctx, Notification{Cell: cellName, Event: endEvent(end, store.EventRolledBack), Version: st.CanaryVersion, Stable: st.StableVersion, Execution: executionARN, Message: end.Message})
 	return true, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/discovery"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -69,20 +71,69 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	if err != nil {
 		return err
 	}
-	current, err := h.listener.Read(ctx, c.Spec.Ingress)
+	ing := rolloutIngress(c, st)
+	current, err := h.listener.Read(ctx, ing)
 	if err != nil {
 		return err
+	}
+	if fwd.Stickiness == nil {
+		fwd.Stickiness = current.Stickiness // what listener.Set keeps
+	}
+	if d := driftOf(ing, st, current); d != nil && !weights.Equal(current, fwd) {
+		// Changed behind okra's back since NextStep looked (not by a
+		// retry of this very Set): the state machine goes back to
+		// NextStep, which records it and waits.
+		return d
 	}
 	canary := st.CanaryVersion
 	if canary == "" {
 		canary = a.CanaryVersion
 	}
-	if err := h.healthGate(ctx, c, canary, current, fwd); err != nil {
+	found, err := h.discover.ForCell(ctx, c)
+	if err != nil {
 		return err
+	}
+	if err := h.healthGate(c, found, canary, current, fwd); err != nil {
+		return err
+	}
+	// Never route to nothing, on either side: a stable (or canary) group
+	// that is missing or unhealthy passes its share to its side's healthy
+	// groups, or the step waits.
+	byARN := groupsByARN(found.TargetGroups)
+	health := rollout.HealthOf(found.TargetGroups)
+	routing, err := weights.Reroute(fwd, health, minHealthyOf(c), func(arn string) string {
+		if g, ok := byARN[arn]; ok && g.Version != canary {
+			return "stable"
+		}
+		return "canary"
+	})
+	if nr, ok := noRoutable(err); ok && nr.Side == "canary" && weights.Share(fwd, canaryARNsOf(byARN, canary, fwd)) <= weights.Share(current, canaryARNsOf(byARN, canary, current)) {
+		// Lowering the canary while none of its groups can take traffic:
+		// its share goes to stable (lowering is always allowed).
+		routing, err = weights.Reroute(fwd, health, minHealthyOf(c), nil)
+	}
+	if nr, ok := noRoutable(err); ok {
+		var bad []string
+		for _, g := range nr.Unusable {
+			state := fmt.Sprintf("%d healthy", g.Healthy)
+			if g.Missing {
+				state = "missing"
+			}
+			bad = append(bad, fmt.Sprintf("%s (%s)", shortARN(g.ARN), state))
+		}
+		return &UnhealthyTargetsError{Cell: in.Cell, TargetGroups: bad, MinHealthy: nr.MinHealthy, CanaryWeight: weights.Share(current, canaryARNsOf(byARN, canary, fwd))}
+	}
+	if err != nil {
+		return err
+	}
+	details := map[string]string{"canaryWeight": fmt.Sprint(a.CanaryWeight), "stepIndex": fmt.Sprint(a.StepIndex)}
+	if routing.Substituted() {
+		details["rerouted"] = routing.Reason()
+		fwd = routing.Forward
 	}
 	log := h.log.With("cell", in.Cell, "execution", in.ExecutionARN, "step", a.StepIndex)
 	log.InfoContext(ctx, "setting weights", "canary", canary, "canaryWeight", a.CanaryWeight, "from", describeForward(current), "to", describeForward(fwd))
-	if err := h.listener.Set(ctx, c.Spec.Ingress, fwd); err != nil {
+	if err := h.listener.Set(ctx, ing, fwd); err != nil {
 		return fmt.Errorf("setting weights of Cell %q, %w", in.Cell, err)
 	}
 	log.InfoContext(ctx, "set weights", "canary", canary, "canaryWeight", a.CanaryWeight)
@@ -94,9 +145,19 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	}
 	return h.event(ctx, in.Cell, store.Event{
 		Type: store.EventWeightsSet, Execution: in.ExecutionARN, Version: canary,
-		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd,
-		Details: map[string]string{"canaryWeight": fmt.Sprint(a.CanaryWeight), "stepIndex": fmt.Sprint(a.StepIndex)},
+		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd, Details: details,
 	})
+}
+
+// canaryARNsOf is fwd's groups that are the canary's (or unknown).
+func canaryARNsOf(byARN map[string]inventory.TargetGroup, canary string, fwd weights.Forward) []string {
+	var out []string
+	for _, tg := range fwd.TargetGroups {
+		if g, ok := byARN[tg.ARN]; !ok || g.Version == canary {
+			out = append(out, tg.ARN)
+		}
+	}
+	return out
 }
 
 // healthGate refuses next when it raises the canary's share, or gives a
@@ -104,23 +165,10 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 // next has fewer healthy targets than the Cell's minimum. A group in next
 // that discovery no longer finds counts as a canary group with no healthy
 // targets. Lowering the canary's weight is always allowed.
-func (h *Handlers) healthGate(ctx context.Context, c *cell.Cell, canary string, current, next weights.Forward) error {
-	found, err := h.discover.ForCell(ctx, c)
-	if err != nil {
-		return err
-	}
+func (h *Handlers) healthGate(c *cell.Cell, found discovery.CellTargetGroups, canary string, current, next weights.Forward) error {
 	byARN := groupsByARN(found.TargetGroups)
-	var canaryARNs []string
-	for _, tg := range next.TargetGroups {
-		g, ok := byARN[tg.ARN]
-		if !ok || g.Version == canary {
-			canaryARNs = append(canaryARNs, tg.ARN)
-		}
-	}
-	minHealthy := int(cell.DefaultMinHealthyTargets)
-	if m := c.Spec.MinHealthyTargets; m != nil {
-		minHealthy = int(*m)
-	}
+	canaryARNs := canaryARNsOf(byARN, canary, next)
+	minHealthy := minHealthyOf(c)
 	nowShare, nextShare := weights.Share(current, canaryARNs), weights.Share(next, canaryARNs)
 	var bad []string
 	for _, arn := range canaryARNs {
@@ -148,7 +196,8 @@ func (h *Handlers) healthGate(ctx context.Context, c *cell.Cell, canary string, 
 // forward action: a *DriftError (and a WeightsDrifted event) when they
 // differ, else a WeightsVerified event.
 func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
-	if _, err := h.holding(ctx, in.Cell, in.ExecutionARN); err != nil {
+	st, err := h.holding(ctx, in.Cell, in.ExecutionARN)
+	if err != nil {
 		return err
 	}
 	a := in.Action
@@ -159,7 +208,13 @@ func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
 	if err != nil {
 		return err
 	}
-	err = h.listener.Verify(ctx, c.Spec.Ingress, *a.Forward)
+	// What SetWeights wrote: the action's forward action, or its intent
+	// moved off groups that could not carry traffic.
+	expected := *a.Forward
+	if !st.Weights.Empty() {
+		expected = st.Weights
+	}
+	err = h.listener.Verify(ctx, rolloutIngress(c, st), expected)
 	var drift *listener.DriftError
 	if errors.As(err, &drift) {
 		actual := drift.Actual
@@ -174,7 +229,7 @@ func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
 	if err != nil {
 		return fmt.Errorf("verifying weights of Cell %q, %w", in.Cell, err)
 	}
-	fwd := a.Forward.Clone()
+	fwd := expected.Clone()
 	return h.event(ctx, in.Cell, store.Event{
 		Type: store.EventWeightsVerified, Execution: in.ExecutionARN, Version: a.CanaryVersion,
 		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd,

@@ -43,6 +43,15 @@ const (
 	EventBlocked             EventType = "Blocked"
 	EventUnblocked           EventType = "Unblocked"
 	EventFinalized           EventType = "Finalized"
+	// EventWeightsAdopted: a promote answered a drift wait; the weights
+	// found became the rollout's own.
+	EventWeightsAdopted EventType = "WeightsAdopted"
+	// EventWeightsRerouted: a restore (or step) moved the share of target
+	// groups that could not carry traffic onto ones that can.
+	EventWeightsRerouted EventType = "WeightsRerouted"
+	// EventDegraded: a restore found no target group able to carry the
+	// snapshot's traffic and kept the weights it had.
+	EventDegraded EventType = "Degraded"
 )
 
 // Event is one entry of a Cell's history.
