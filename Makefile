@@ -68,6 +68,13 @@ fuzz: ## Run every fuzz target for $(FUZZTIME) (make test runs them briefly)
 test-short: ## Unit tests only (no emulator)
 	$(GO) test -short ./...
 
+SOAK_TIMEOUT ?= 90m
+
+.PHONY: soak
+soak: emulator ## Seeded chaos soak (SOAK_ROLLOUTS=200, SOAK_SEED, SOAK_DISTURBANCES, SOAK_PARALLEL); writes docs/reliability.md
+	SOAK_ROLLOUTS=$${SOAK_ROLLOUTS:-200} $(GO) test -count=1 -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' -v ./internal/e2e/ 2>&1 \
+		| grep -v -E '^\s+(=== RUN|--- PASS|--- SKIP)' | grep -v -E '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
+
 .PHONY: bench
 bench: emulator ## Run the benchmarks against the local emulator and write docs/benchmarks.md
 	$(GO) run ./internal/bench/cmd/okra-bench -out docs/benchmarks.md

@@ -286,10 +286,11 @@ func TestAnalysisStepsRollOut(t *testing.T) {
 	f := analysisFixture(t, 20, analyze("cloudwatch"), time.Second, 60, analyze("datadog"))
 	f.putCanaryErrors(1, 0, 2)
 	dd.script(f.name, 1, http.StatusInternalServerError, http.StatusOK)
-	watch := f.watch()
+	m := f.monitor(pollEvery(40 * time.Millisecond))
+	defer m.assertClean()
 	arn := f.start("v2", 1)
 	f.wait(arn, sfntypes.ExecutionStatusSucceeded, 90*time.Second)
-	seen := watch.Stop()
+	seen := m.Seen()
 
 	var got []string
 	for _, s := range seen {

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +16,6 @@ import (
 	"github.com/okrahq/okra/internal/gate"
 	"github.com/okrahq/okra/internal/local"
 	"github.com/okrahq/okra/internal/rollout"
-	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/testenv"
 	"github.com/okrahq/okra/internal/weights"
 )
@@ -79,125 +75,6 @@ func startFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	return &faultEnv{okra: o, faults: faults, direct: direct}
-}
-
-// invariants watches a Cell's listener through moto (past the faults)
-// while a rollout runs and checks every forward action it shows: only
-// the Cell's target groups, at most five, weights 0..999 summing to more
-// than zero, never v2 with weight while v2 is marked unhealthy, and
-// nothing half-applied: each action equals the snapshot or one of the
-// planned steps exactly.
-type invariants struct {
-	f       *fixture
-	allowed []weights.Forward
-	// v2Cap is the most weight v2 may have while its targets are
-	// deregistered (its weight when they went), -1 while it is healthy.
-	v2Cap    atomic.Int32
-	stop     chan struct{}
-	done     chan struct{}
-	mu       sync.Mutex
-	reads    int
-	seen     []weights.Forward
-	problems []string
-	readErrs []error
-}
-
-func (f *fixture) watchInvariants(plan ...weights.Forward) *invariants {
-	w := &invariants{f: f, allowed: append([]weights.Forward{f.snapshot}, plan...), stop: make(chan struct{}), done: make(chan struct{})}
-	w.v2Cap.Store(-1)
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(30 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			v2Cap := w.v2Cap.Load() // before the read: the cap is lifted only after v2 is healthy again
-			fwd, err := f.control.Read(f.ctx, f.spec.Spec.Ingress)
-			w.mu.Lock()
-			w.reads++
-			if err != nil {
-				w.readErrs = append(w.readErrs, err)
-			} else {
-				if n := len(w.seen); n == 0 || !weights.Equal(w.seen[n-1], fwd) {
-					w.seen = append(w.seen, fwd)
-				}
-				w.problems = append(w.problems, w.check(fwd, v2Cap)...)
-			}
-			w.mu.Unlock()
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return w
-}
-
-// check returns what is wrong with one observed forward action.
-func (w *invariants) check(fwd weights.Forward, v2Cap int32) []string {
-	f := w.f
-	var out []string
-	desc := f.describe(fwd)
-	if n := len(fwd.TargetGroups); n == 0 || n > 5 {
-		out = append(out, fmt.Sprintf("%s: %d target groups, want 1..5", desc, n))
-	}
-	var sum int32
-	for _, tg := range fwd.TargetGroups {
-		owned := false
-		for _, g := range f.groups {
-			owned = owned || g.ARN == tg.ARN
-		}
-		if !owned {
-			out = append(out, fmt.Sprintf("%s: forwards to %s, not one of the Cell's target groups", desc, tg.ARN))
-		}
-		if tg.Weight < 0 || tg.Weight > 999 {
-			out = append(out, fmt.Sprintf("%s: weight %d outside 0..999", desc, tg.Weight))
-		}
-		if v2Cap >= 0 && tg.ARN == f.groups["v2"].ARN && tg.Weight > v2Cap {
-			out = append(out, fmt.Sprintf("%s: v2 gained weight (above %d) while its targets were unhealthy", desc, v2Cap))
-		}
-		sum += tg.Weight
-	}
-	if sum <= 0 {
-		out = append(out, fmt.Sprintf("%s: weights sum to %d", desc, sum))
-	}
-	if !slices.ContainsFunc(w.allowed, func(a weights.Forward) bool { return weights.Equal(a, fwd) }) {
-		out = append(out, fmt.Sprintf("%s: half-applied: neither the snapshot nor a planned step", desc))
-	}
-	return out
-}
-
-// Stop ends the watch, reports every violation and returns the distinct
-// actions seen, in order.
-func (w *invariants) Stop(arn string) []weights.Forward {
-	w.f.t.Helper()
-	close(w.stop)
-	<-w.done
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.readErrs) > 0 {
-		w.f.t.Errorf("%d of %d listener reads through moto failed, first: %v", len(w.readErrs), w.reads, w.readErrs[0])
-	}
-	if len(w.problems) > 0 {
-		w.f.t.Errorf("%d invariant violations, first ones:\n  %s\n%s", len(w.problems), strings.Join(w.problems[:min(5, len(w.problems))], "\n  "), w.f.dump(arn))
-	}
-	if w.reads < 10 {
-		w.f.t.Errorf("only %d listener reads during the rollout: the invariants were hardly checked", w.reads)
-	}
-	return w.seen
-}
-
-// checkHistory checks the weights every WeightsSet and WeightsVerified
-// event recorded against the plan: a step okra set is a planned one.
-func (w *invariants) checkHistory() {
-	w.f.t.Helper()
-	for _, ev := range w.f.events() {
-		if (ev.Type == store.EventWeightsSet || ev.Type == store.EventWeightsVerified) && ev.Weights != nil {
-			if !slices.ContainsFunc(w.allowed, func(a weights.Forward) bool { return weights.Equal(a, *ev.Weights) }) {
-				w.f.t.Errorf("history event %s recorded %s, not a planned step", ev.Type, w.f.describe(*ev.Weights))
-			}
-		}
-	}
 }
 
 // endedCleanly accepts a SUCCEEDED execution that left the listener at
@@ -297,10 +174,10 @@ func TestRolloutUnderFaults(t *testing.T) {
 			f := canaryF
 			f.t = t
 			plan := []weights.Forward{f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100)}
-			w := f.watchInvariants(plan...)
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(plan...))
 			arn := f.start("v2", 1)
 			status := f.endedCleanly(arn, f.split("v2", 100), 100*time.Second)
-			w.Stop(arn)
+			w.assertClean()
 			w.checkHistory()
 			t.Logf("canary under faults ended %s", status)
 		})
@@ -308,13 +185,13 @@ func TestRolloutUnderFaults(t *testing.T) {
 			t.Parallel()
 			f := metricsF
 			f.t = t
-			w := f.watchInvariants(f.split("v1", 80, "v2", 20))
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20)))
 			arn := f.start("v2", 1)
 			out, err := testenv.WaitExecution(f.ctx, f.sfn, arn, 100*time.Second)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, f.dump(arn))
 			}
-			w.Stop(arn)
+			w.assertClean()
 			w.checkHistory()
 			if out.Status != sfntypes.ExecutionStatusFailed || aws.ToString(out.Error) != "RolledBack" {
 				t.Fatalf("execution ended %s (%s), want FAILED with RolledBack\n%s", out.Status, aws.ToString(out.Error), f.dump(arn))
@@ -343,14 +220,14 @@ func TestRolloutUnderFaults(t *testing.T) {
 			t.Parallel()
 			f := healthF
 			f.t = t
-			w := f.watchInvariants(f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100))
+			w := f.monitor(pollEvery(30*time.Millisecond), onlyPlanned(f.split("v1", 80, "v2", 20), f.split("v1", 40, "v2", 60), f.split("v1", 0, "v2", 100), f.split("v2", 100)))
 			arn := f.start("v2", 1)
 			f.waitPaused(arn)
 			if got := f.forward(); !weights.Equal(got, f.split("v1", 80, "v2", 20)) {
 				t.Fatalf("paused with the listener at %s, want v1=80 v2=20", f.describe(got))
 			}
 			f.deregisterTargets("v2")
-			w.v2Cap.Store(20)
+			w.Unhealthy("v2", 20)
 			g, err := gate.New(gate.Deps{Store: f.okra.Store, SFN: f.sfn, StateMachineARN: f.okra.StateMachineARN, Actor: "e2e", Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
@@ -367,10 +244,10 @@ func TestRolloutUnderFaults(t *testing.T) {
 				t.Errorf("holding for healthy targets with the listener at %s, want v1=80 v2=20", f.describe(got))
 			}
 			f.registerTargets("v2")
-			w.v2Cap.Store(-1)
+			w.Healthy("v2")
 			// WaitForHealthy waits rollout.HealthPollInterval (30s).
 			status := f.endedCleanly(arn, f.split("v2", 100), 100*time.Second)
-			w.Stop(arn)
+			w.assertClean()
 			w.checkHistory()
 			t.Logf("unhealthy canary under faults ended %s", status)
 		})

@@ -22,12 +22,13 @@ import (
 func TestCanaryRollout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, canary(20, time.Second, 60, time.Second), 2*time.Second, map[string]bool{"v1": true, "v2": true})
-	watch := f.watch()
+	m := f.monitor(pollEvery(40 * time.Millisecond))
+	defer m.assertClean()
 	began := time.Now()
 	arn := f.start("v2", 1)
 	f.wait(arn, sfntypes.ExecutionStatusSucceeded, 60*time.Second)
 	took := time.Since(began)
-	seen := watch.Stop()
+	seen := m.Seen()
 
 	plan := []weights.Forward{
 		f.snapshot,
