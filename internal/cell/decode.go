@@ -92,46 +92,65 @@ func quoteOrEmpty(s string) string {
 // against the Go type of out, then decodes it. A document of the wrong kind
 // gets only that reported, not every field its own kind has and out lacks.
 func decodeStrict(data []byte, out any, checkHeader func(apiVersion, kind string, p *problems)) error {
+	found, err := decodeLenient(data, out, checkHeader)
+	if err != nil {
+		return err
+	}
+	return found.err()
+}
+
+// decodeLenient decodes as decodeStrict does, but a value of the wrong
+// type, an unknown field or a refused duration does not stop it: each is
+// recorded in the returned problems and left out (as if not written), and
+// the rest of the document is decoded into out, so that validation can
+// report its problems too. The error is for what leaves nothing to
+// decode: a document too large, not YAML, not a mapping, or of another
+// apiVersion or kind.
+func decodeLenient(data []byte, out any, checkHeader func(apiVersion, kind string, p *problems)) (problems, error) {
 	if len(data) > MaxDocumentSize {
-		return fmt.Errorf("document is %d bytes, more than the %d allowed", len(data), MaxDocumentSize)
+		return problems{}, fmt.Errorf("document is %d bytes, more than the %d allowed", len(data), MaxDocumentSize)
 	}
 	if err := refuseMultipleDocuments(data); err != nil {
-		return err
+		return problems{}, err
 	}
 	jsonData, err := yamlToJSON(data)
 	if err != nil {
-		return err
+		return problems{}, err
 	}
 	var tree any
 	dec := json.NewDecoder(bytes.NewReader(jsonData))
 	dec.UseNumber()
 	if err := dec.Decode(&tree); err != nil {
-		return fmt.Errorf("reading document, %w", err)
+		return problems{}, fmt.Errorf("reading document, %w", err)
 	}
 	if tree == nil {
-		return errors.New("document is empty")
+		return problems{}, errors.New("document is empty")
 	}
 	fields, ok := tree.(map[string]any)
 	if !ok {
-		return fmt.Errorf("document must be a mapping of fields, got %s", jsonKind(tree))
+		return problems{}, fmt.Errorf("document must be a mapping of fields, got %s", jsonKind(tree))
 	}
+	var header problems
+	checkHeader(headerText(fields["apiVersion"]), headerText(fields["kind"]), &header)
+	if err := header.err(); err != nil {
+		return problems{}, err
+	}
+	// checkValue prunes what it refuses, so the tree left decodes.
 	var p problems
-	checkHeader(headerText(fields["apiVersion"]), headerText(fields["kind"]), &p)
-	if err := p.err(); err != nil {
-		return err
-	}
 	checkValue(tree, reflect.TypeOf(out).Elem(), "", &p)
-	if err := p.err(); err != nil {
-		return err
+	if len(p.list) > 0 {
+		if jsonData, err = json.Marshal(tree); err != nil {
+			return problems{}, fmt.Errorf("re-encoding document, %w", err)
+		}
 	}
-	// The check above found nothing, so this decode is expected to succeed;
-	// it still runs strict in case the two ever disagree.
+	// The check above left only what decodes, so this decode is expected
+	// to succeed; it still runs strict in case the two ever disagree.
 	strict := json.NewDecoder(bytes.NewReader(jsonData))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(out); err != nil {
-		return fmt.Errorf("decoding document, %w", err)
+		return problems{}, fmt.Errorf("decoding document, %w", err)
 	}
-	return nil
+	return p, nil
 }
 
 // yamlToJSON converts with duplicate keys refused. The YAML parser is third
@@ -179,84 +198,103 @@ var jsonUnmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
 // custom decoder refuses, each with its path. encoding/json stops at the
 // first error, names no path for an unknown field and matches keys without
 // regard to case; this check does better on all three.
-func checkValue(v any, t reflect.Type, path string, p *problems) {
+//
+// checkValue also prunes the tree as it goes: a field or map entry whose
+// value is refused is deleted and a refused list item becomes null, so the
+// rest of the document still decodes and can be validated (see
+// decodeLenient). It reports whether v itself is acceptable.
+func checkValue(v any, t reflect.Type, path string, p *problems) bool {
 	if v == nil {
-		return // null leaves the zero value, as encoding/json does
+		return true // null leaves the zero value, as encoding/json does
 	}
 	if reflect.PointerTo(t).Implements(jsonUnmarshalerType) {
 		raw, err := json.Marshal(v)
 		if err != nil {
 			p.add(path, "cannot be read: %v", err)
-			return
+			return false
 		}
 		target := reflect.New(t).Interface().(json.Unmarshaler)
 		if err := target.UnmarshalJSON(raw); err != nil {
 			p.add(path, "%v", err)
+			return false
 		}
-		return
+		return true
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		checkValue(v, t.Elem(), path, p)
+		return checkValue(v, t.Elem(), path, p)
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
 		if !ok {
 			p.add(path, "must be a mapping of fields, got %s", jsonKind(v))
-			return
+			return false
 		}
 		fields := jsonFields(t)
 		for _, key := range sortedKeys(obj) {
 			fieldType, known := fields[key]
 			if !known {
 				p.add(joinField(path, key), "unknown field %q%s", key, suggestField(key, fields))
+				delete(obj, key)
 				continue
 			}
-			checkValue(obj[key], fieldType, joinField(path, key), p)
+			if !checkValue(obj[key], fieldType, joinField(path, key), p) {
+				delete(obj, key)
+			}
 		}
 	case reflect.Slice:
 		list, ok := v.([]any)
 		if !ok {
 			p.add(path, "must be a list, got %s", jsonKind(v))
-			return
+			return false
 		}
 		for i, item := range list {
-			checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), p)
+			if !checkValue(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), p) {
+				list[i] = nil
+			}
 		}
 	case reflect.Map:
 		obj, ok := v.(map[string]any)
 		if !ok {
 			p.add(path, "must be a mapping, got %s", jsonKind(v))
-			return
+			return false
 		}
 		for _, key := range sortedKeys(obj) {
-			checkValue(obj[key], t.Elem(), joinKey(path, key), p)
+			if !checkValue(obj[key], t.Elem(), joinKey(path, key), p) {
+				delete(obj, key)
+			}
 		}
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			p.add(path, "must be a string, got %s (quote it)", jsonKind(v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			p.add(path, "must be true or false, got %s", jsonKind(v))
+			return false
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		n, ok := v.(json.Number)
 		if !ok {
 			p.add(path, "must be a whole number, got %s", jsonKind(v))
-			return
+			return false
 		}
 		if _, err := strconv.ParseInt(string(n), 10, t.Bits()); err != nil {
 			p.add(path, "must be a whole number that fits in %d bits, got %s", t.Bits(), n)
+			return false
 		}
 	case reflect.Float32, reflect.Float64:
 		if _, ok := v.(json.Number); !ok {
 			p.add(path, "must be a number, got %s", jsonKind(v))
+			return false
 		}
 	case reflect.Interface:
 		// any value is accepted
 	default:
 		p.add(path, "cannot be decoded into %s", t)
+		return false
 	}
+	return true
 }
 
 // jsonFields maps the JSON names of a struct's fields to their types, with

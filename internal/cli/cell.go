@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
 )
@@ -85,14 +88,14 @@ when a file cannot be read or the command line is wrong.`,
 // validateCellDocument decodes, defaults and validates one Cell.
 func validateCellDocument(in input, shared cell.TemplateLookup) validationResult {
 	res := validationResult{File: in.name, Kind: cell.Kind}
-	c, err := cell.Decode(in.data)
-	if err != nil {
-		res.Problems = problemsOf(err)
+	c, decodeErr := cell.DecodeLenient(in.data)
+	if c == nil {
+		res.Problems = problemsOf(decodeErr)
 		return res
 	}
 	res.Name = c.Metadata.Name
 	c.Default()
-	if err := cell.Validate(c, shared); err != nil {
+	if err := cell.CombineProblems(decodeErr, cell.Validate(c, shared)); err != nil {
 		res.Problems = problemsOf(err)
 		return res
 	}
@@ -166,13 +169,14 @@ const (
 // applyCells validates every Cell (all or nothing), then writes each.
 func (a *App) applyCells(ctx context.Context, inputs []input, dryRun bool) error {
 	cells := make([]*cell.Cell, len(inputs))
+	decodeErrs := make([]error, len(inputs))
 	results := make([]validationResult, len(inputs))
 	invalid := false
 	definedIn := map[string]string{}
 	for i, in := range inputs {
 		results[i] = validationResult{File: in.name, Kind: cell.Kind, Valid: true}
-		c, err := cell.Decode(in.data)
-		if err != nil {
+		c, err := cell.DecodeLenient(in.data)
+		if c == nil {
 			results[i].Valid, results[i].Problems, invalid = false, problemsOf(err), true
 			continue
 		}
@@ -184,30 +188,51 @@ func (a *App) applyCells(ctx context.Context, inputs []input, dryRun bool) error
 		}
 		definedIn[c.Metadata.Name] = in.name
 		c.Default()
-		cells[i] = c
-	}
-	if invalid {
-		return a.reportInvalid(results, "cell")
+		cells[i], decodeErrs[i] = c, err
 	}
 
+	// Validation needs the stored shared templates; a file that does not
+	// decode cleanly is validated too, so that every problem is printed at
+	// once. If the table cannot be reached, the decoding problems are
+	// still reported.
 	st, err := a.store(ctx)
 	if err != nil {
+		if invalid || slices.ContainsFunc(decodeErrs, func(e error) bool { return e != nil }) {
+			return a.reportInvalid(decodeOnly(results, decodeErrs), "cell")
+		}
 		return err
 	}
 	for i, c := range cells {
+		if c == nil {
+			continue
+		}
 		shared, err := a.sharedTemplates(ctx, st, c)
 		if err != nil {
 			return err
 		}
-		if err := cell.Validate(c, shared); err != nil {
+		if err := cell.CombineProblems(decodeErrs[i], cell.Validate(c, shared)); err != nil {
 			results[i].Valid, results[i].Problems, invalid = false, problemsOf(err), true
 		}
 	}
 	if invalid {
 		return a.reportInvalid(results, "cell")
 	}
+	if err := a.checkIngresses(ctx, st, cells, results); err != nil {
+		return err
+	}
 
 	return applyEach(a, cells, func(c *cell.Cell) (applyResult, error) { return a.applyCell(ctx, st, c, dryRun) })
+}
+
+// decodeOnly marks the results of documents with decoding problems
+// invalid with those problems, for when validation could not run.
+func decodeOnly(results []validationResult, decodeErrs []error) []validationResult {
+	for i, err := range decodeErrs {
+		if err != nil {
+			results[i].Valid, results[i].Problems = false, problemsOf(err)
+		}
+	}
+	return results
 }
 
 // applyCell writes one valid, defaulted Cell at the revision it reads.
@@ -605,4 +630,82 @@ func (a *App) printDeleted(results []applyResult) error {
 		}
 		return nil
 	})
+}
+
+// checkIngresses refuses, before anything is stored, a Cell whose ingress
+// cannot be used: a change to the ingress of a Cell whose rollout is
+// running (the rollout keeps moving traffic where it started; the change
+// would strand it), and an ingress AWS does not have as written (the
+// listener, its type, the rule priority: listener.CheckIngress). Problems
+// are reported as validation problems, naming the field, and nothing of
+// any file is written.
+func (a *App) checkIngresses(ctx context.Context, st *store.Store, cells []*cell.Cell, results []validationResult) error {
+	cfg, err := a.AWS(ctx)
+	if err != nil {
+		return err
+	}
+	lc := listener.New(cfg.ELBv2(), listener.Options{Logger: a.logger()})
+	invalid := false
+	for i, c := range cells {
+		problems, err := a.ingressProblems(ctx, st, lc, c)
+		if err != nil {
+			return a.explain(err)
+		}
+		if len(problems) > 0 {
+			results[i].Valid, results[i].Problems, invalid = false, problems, true
+		}
+	}
+	if invalid {
+		return a.reportInvalid(results, "cell")
+	}
+	return nil
+}
+
+// ingressProblems returns why c's ingress cannot be stored, or nothing.
+func (a *App) ingressProblems(ctx context.Context, st *store.Store, lc *listener.Client, c *cell.Cell) ([]cell.Problem, error) {
+	name := c.Metadata.Name
+	rec, err := st.GetCell(ctx, name)
+	var notFound *store.NotFoundError
+	if err != nil && !errors.As(err, &notFound) {
+		return nil, err
+	}
+	if err == nil && rec.Cell != nil {
+		changes, err := cell.Diff(defaultedCopy(rec.Cell).Spec.Ingress, c.Spec.Ingress)
+		if err != nil {
+			return nil, err
+		}
+		if len(changes) > 0 {
+			status, err := st.GetStatus(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			if s := status.Status; s.Leased() {
+				return []cell.Problem{{Field: "spec.ingress", Reason: rolloutRunningReason(s, changes)}}, nil
+			}
+		}
+	}
+	if a.testHooks.skipAWSIngressCheck {
+		return nil, nil
+	}
+	if err := lc.CheckIngress(ctx, name, c.Spec.Ingress); err != nil {
+		var bad *listener.IngressError
+		if errors.As(err, &bad) {
+			return []cell.Problem{{Field: bad.Field, Reason: bad.Reason}}, nil
+		}
+		return nil, fmt.Errorf("checking the ingress of cell %q, %w", name, err)
+	}
+	return nil, nil
+}
+
+// rolloutRunningReason says why an ingress change waits for the rollout.
+func rolloutRunningReason(s rollout.Status, changes []cell.Change) string {
+	fields := make([]string, len(changes))
+	for i, ch := range changes {
+		fields[i] = "ingress" + ch.Field
+		if ch.Field != "" && !strings.HasPrefix(ch.Field, "[") {
+			fields[i] = "ingress." + ch.Field
+		}
+	}
+	return fmt.Sprintf("cannot change while rollout %s of %s runs (%s): the rollout keeps routing where it started; wait for it to end or run `okra rollout abort`, then apply again (changed: %s)",
+		executionName(s.ExecutionARN), s.CanaryVersion, stepText(s.StepIndex, s.StepCount), strings.Join(fields, ", "))
 }

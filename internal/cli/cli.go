@@ -93,6 +93,11 @@ type App struct {
 	// apply's read and write); nil in the okra binary.
 	testHooks struct {
 		afterRead func(kind, name string)
+		// skipAWSIngressCheck leaves out cell apply's check of the
+		// ingress against AWS, for tests that apply the examples (whose
+		// listener ARNs exist in no account). The check itself is tested
+		// against moto with listeners the tests create.
+		skipAWSIngressCheck bool
 	}
 
 	// started records that a command's RunE began, i.e. cobra accepted

@@ -44,6 +44,9 @@ type awsEnv struct {
 	endpoint string
 	table    string
 	store    *store.Store
+	// checkIngress turns on cell apply's check of the ingress against AWS
+	// (off by default: the examples name listeners that do not exist).
+	checkIngress bool
 }
 
 // newAWSEnv creates a table of its own on the shared moto. It marks t
@@ -77,6 +80,7 @@ func (e *awsEnv) runApp(configure func(*App), stdin string, args ...string) resu
 	app := NewApp(strings.NewReader(stdin), &out, &errOut)
 	app.now = func() time.Time { return fixedNow }
 	app.getenv = func(string) string { return "" }
+	app.testHooks.skipAWSIngressCheck = !e.checkIngress
 	if configure != nil {
 		configure(app)
 	}

@@ -274,7 +274,7 @@ func describeAction(a rollout.Action, steps int) string {
 		s += " by " + a.NewVersion
 	}
 	if a.Kind != rollout.ActionDone && a.StepIndex < steps {
-		s += fmt.Sprintf(" (step %d/%d)", a.StepIndex+1, steps)
+		s += " (" + stepText(a.StepIndex, steps) + ")"
 	}
 	if a.Reason != "" {
 		s += ": " + a.Reason

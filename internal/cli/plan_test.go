@@ -87,7 +87,7 @@ func TestPlanWhileARolloutRuns(t *testing.T) {
 	for _, want := range []string{
 		"Decision:   Noop",
 		"holds the lease (v1 to v2)",
-		"Running rollout's next action: SetWeights (canary 20%) (step 1/5)",
+		"Running rollout's next action: SetWeights (canary 20%) (step 1 of 5)",
 		"Nothing was changed.",
 	} {
 		if !strings.Contains(r.stdout, want) {

@@ -114,13 +114,11 @@ func (a *App) printValidation(results []validationResult, noun string) error {
 // validateTemplateDocument decodes and validates one template document.
 func validateTemplateDocument(in input) (*cell.AnalysisTemplate, validationResult) {
 	res := validationResult{File: in.name, Kind: "AnalysisTemplate"}
-	tmpl, err := cell.DecodeTemplate(in.data)
-	if err != nil {
-		res.Problems = problemsOf(err)
-		return nil, res
+	tmpl, err := cell.CheckTemplate(in.data)
+	if tmpl != nil {
+		res.Kind, res.Name = tmpl.Kind, tmpl.Metadata.Name
 	}
-	res.Kind, res.Name = tmpl.Kind, tmpl.Metadata.Name
-	if err := cell.ValidateTemplate(tmpl); err != nil {
+	if err != nil {
 		res.Problems = problemsOf(err)
 		return tmpl, res
 	}

@@ -25,7 +25,7 @@ func TestIndefinitePauseWaitsForPromote(t *testing.T) {
 	if st.StepIndex != 1 || !weights.Equal(f.forward(), f.split("v1", 50, "v2", 50)) {
 		t.Fatalf("paused at step %d with the listener at %s, want step 1 at 50/50\n%s", st.StepIndex, f.describe(f.forward()), f.dump(arn))
 	}
-	if st.Message != "step 1: pause until promoted" {
+	if st.Message != "step 2 of 2: pause until promoted" {
 		t.Errorf("status message %q", st.Message)
 	}
 

@@ -32,6 +32,9 @@ type SpecChange struct {
 	// Revision is the new revision (Upsert), or the removed item's revision
 	// when the stream carries the old image (Delete); 0 when unknown.
 	Revision int64
+	// OldSpec is the spec before this write, when the stream carries old
+	// images and the record is a MODIFY; else empty.
+	OldSpec string
 	// Spec is the spec attribute as stored, not validated (Upsert only).
 	// Validating it is the config-change handler's job, so that an invalid
 	// spec is reported on the Cell rather than dropped here.
@@ -155,6 +158,10 @@ func parseSpecRecord(rec lambdaevents.DynamoDBEventRecord) (SpecChange, bool, er
 		}
 		if out.Revision, err = revisionAttr(img, "dynamodb.NewImage"); err != nil {
 			return SpecChange{}, false, err
+		}
+		if old := rec.Change.OldImage; old != nil {
+			// Best effort: the old spec only serves the history's diff.
+			out.OldSpec, _ = stringAttr(old, store.AttrSpec, "dynamodb.OldImage")
 		}
 	case "REMOVE":
 		out.Kind = SpecDeleted

@@ -36,11 +36,14 @@ func TestParseSpecChangesFixture(t *testing.T) {
 	// Records 1 (STATUS), 2 (EVENT#...) and 3 (CLUSTER#...) are skipped.
 	want := []events.SpecChange{
 		{Cell: "web", Kind: events.SpecUpserted, Revision: 1, Spec: specOf(t, ev, 0), EventID: "b1f0c7e52a9d4e3f8c6a1d2b3e4f5a60", SequenceNumber: "100000000000000000001001"},
-		{Cell: "web", Kind: events.SpecUpserted, Revision: 2, Spec: specOf(t, ev, 4), EventID: "f5d4a1296e3b4c8d2a0e5b6f7c8d9ea4", SequenceNumber: "100000000000000000001005"},
+		{Cell: "web", Kind: events.SpecUpserted, Revision: 2, OldSpec: ev.Records[4].Change.OldImage["spec"].String(), Spec: specOf(t, ev, 4), EventID: "f5d4a1296e3b4c8d2a0e5b6f7c8d9ea4", SequenceNumber: "100000000000000000001005"},
 		{Cell: "api", Kind: events.SpecDeleted, Revision: 7, EventID: "a6e5b23a7f4c4d9e3b1f6c7a8d9eafb5", SequenceNumber: "100000000000000000001006"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("ParseSpecChanges =\n %+v\nwant\n %+v", got, want)
+	}
+	if got[1].OldSpec == "" || got[1].OldSpec == got[1].Spec {
+		t.Errorf("the MODIFY record's old spec is %q, want the old image's spec (differing from the new)", got[1].OldSpec)
 	}
 	for _, c := range got[:2] {
 		if !json.Valid([]byte(c.Spec)) || !strings.Contains(c.Spec, `"kind":"Cell"`) {

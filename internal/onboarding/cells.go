@@ -68,13 +68,13 @@ func (o *Onboarder) loadCells(ctx context.Context) ([]loadedCell, cell.TemplateL
 // its own name, validates it against the shared templates and applies the
 // defaults. Every failure is a *cell.ValidationError.
 func prepareCell(name string, spec []byte, lookup cell.TemplateLookup) (*cell.Cell, error) {
-	c, err := cell.Decode(spec)
-	if err != nil {
+	c, decodeErr := cell.DecodeLenient(spec)
+	if c == nil {
 		var ve *cell.ValidationError
-		if errors.As(err, &ve) {
+		if errors.As(decodeErr, &ve) {
 			return nil, ve
 		}
-		return nil, &cell.ValidationError{Problems: []cell.Problem{{Reason: err.Error()}}}
+		return nil, &cell.ValidationError{Problems: []cell.Problem{{Reason: decodeErr.Error()}}}
 	}
 	if c.Metadata.Name != name {
 		return nil, &cell.ValidationError{Problems: []cell.Problem{{
@@ -82,7 +82,7 @@ func prepareCell(name string, spec []byte, lookup cell.TemplateLookup) (*cell.Ce
 			Reason: fmt.Sprintf("is %q but the spec is stored as Cell %q", c.Metadata.Name, name),
 		}}}
 	}
-	if err := cell.Validate(c, lookup); err != nil {
+	if err := cell.CombineProblems(decodeErr, cell.Validate(c, lookup)); err != nil {
 		return nil, err
 	}
 	c.Default()

@@ -42,7 +42,7 @@ func TestNext(t *testing.T) {
 			want: with(base(ActionPause, 1, 2, 20), func(a *Action) {
 				a.WaitSeconds, a.Until = 600, at(10*time.Minute)
 			}),
-			reason: []string{"step 1: pause 10m0s"},
+			reason: []string{"step 2 of 5: pause 10m0s"},
 		},
 		{
 			name: "timed pause after a restart waits only what is left",
@@ -69,7 +69,7 @@ func TestNext(t *testing.T) {
 			name:   "analysis step runs its templates",
 			in:     Input{Cell: newCell(threeStep), TargetGroups: healthy, Forward: fwd(w("v1-a", 40), w("v2-a", 60)), Status: rolling("v1", "v2", 3, snapshot)},
 			want:   with(base(ActionAnalyze, 3, 4, 60), func(a *Action) { a.Analysis = analysisOf("error-rate") }),
-			reason: []string{"step 3: analysis error-rate"},
+			reason: []string{"step 4 of 5: analysis error-rate"},
 		},
 		{
 			name: "last step sets 100%, keeping stable groups at weight 0",
@@ -354,7 +354,7 @@ func TestNext(t *testing.T) {
 			in: Input{Cell: newCell(steps(cell.Step{})), TargetGroups: healthy, Forward: fwd(w("v1-a", 100)),
 				Status: rolling("v1", "v2", 0, snapshot)},
 			want:   with(base(ActionAwaitApproval, 0, 1, 0), func(a *Action) { a.Indefinite = true }),
-			reason: []string{"step 0 sets none of setWeight, pause or analysis"},
+			reason: []string{"step 1 of 1 sets none of setWeight, pause or analysis"},
 		},
 		{
 			name: "an impossible weight awaits approval instead of calling AWS",

@@ -234,7 +234,7 @@ func TestNextStepApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := e.store.get("web")
-	if st.TaskToken != "tok-1" || st.Phase != rollout.PhasePaused || st.Message != "step 1: pause until promoted" {
+	if st.TaskToken != "tok-1" || st.Phase != rollout.PhasePaused || st.Message != "step 2 of 2: pause until promoted" {
 		t.Errorf("status while waiting: %+v", st)
 	}
 	// Promoted: the step completes and the token goes.
@@ -439,7 +439,7 @@ func TestNextStepHonoursAPauseRequest(t *testing.T) {
 
 	hold := e.next(exec, a)
 	if hold.Kind != rollout.ActionAwaitApproval || !hold.Indefinite || hold.StepIndex != 1 || hold.NextStepIndex != 1 || hold.CanaryWeight != 20 ||
-		!strings.Contains(hold.Reason, "no datapoints") || !strings.Contains(hold.Reason, "continues with: step 1: pause") {
+		!strings.Contains(hold.Reason, "no datapoints") || !strings.Contains(hold.Reason, "continues with: step 2 of 3: pause") {
 		t.Fatalf("NextStep with a pause request = %+v, want AwaitApproval holding step 1", hold)
 	}
 	if st := e.store.get("web"); st.Phase != rollout.PhasePaused || st.StepIndex != 1 {

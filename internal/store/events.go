@@ -21,9 +21,13 @@ type EventType string
 
 // Event types okra records. The list is open: handlers may add types.
 const (
-	EventSpecApplied    EventType = "SpecApplied"
-	EventSpecInvalid    EventType = "SpecInvalid"
-	EventRolloutStarted EventType = "RolloutStarted"
+	EventSpecApplied EventType = "SpecApplied"
+	EventSpecInvalid EventType = "SpecInvalid"
+	// EventSpecIngressHeld: a spec changing the Cell's ingress was stored
+	// (through the DynamoDB console) while a rollout runs; the rollout
+	// keeps routing where it started, and the change waits for it to end.
+	EventSpecIngressHeld EventType = "SpecIngressHeld"
+	EventRolloutStarted  EventType = "RolloutStarted"
 	// EventRolloutTriggered: a trigger (cluster event, reconcile, config
 	// change) started a rollout execution; the execution records
 	// RolloutStarted when it takes the lease.
