@@ -75,9 +75,25 @@ soak: emulator ## Seeded chaos soak (SOAK_ROLLOUTS=200, SOAK_SEED, SOAK_DISTURBA
 	SOAK_ROLLOUTS=$${SOAK_ROLLOUTS:-200} $(GO) test -count=1 -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' -v ./internal/e2e/ 2>&1 \
 		| grep -v -E '^\s+(=== RUN|--- PASS|--- SKIP)' | grep -v -E '^=== (RUN|PAUSE|CONT)'; exit $${PIPESTATUS[0]}
 
+BENCH_FLAGS ?=
+
 .PHONY: bench
-bench: emulator ## Run the benchmarks against the local emulator and write docs/benchmarks.md
-	$(GO) run ./internal/bench/cmd/okra-bench -out docs/benchmarks.md
+bench: emulator ## Run the benchmarks and write docs/benchmarks.md; BENCH_FLAGS='-only budget' runs some parts
+	$(GO) run ./internal/bench/cmd/okra-bench -out docs/benchmarks.md $(BENCH_FLAGS)
+
+# Size budgets of the bootstraps (internal/bench's SizeBudget says why).
+ONBOARDING_FUNCTIONS := cluster-events reconcile config-change
+ONBOARDING_MAX_BYTES := 31457280
+FUNCTION_MAX_BYTES   := 18874368
+
+.PHONY: sizes
+sizes: build ## Build, then fail if a function's bootstrap exceeds its size budget (30 MiB onboarding, 18 MiB others)
+	@over=0; for fn in $(FUNCTIONS); do \
+		max=$(FUNCTION_MAX_BYTES); case " $(ONBOARDING_FUNCTIONS) " in *" $$fn "*) max=$(ONBOARDING_MAX_BYTES);; esac; \
+		size=$$(stat -c %s $(BIN)/functions/$$fn/bootstrap); \
+		if [ $$size -gt $$max ]; then echo "$$fn: $$size bytes, over its budget of $$max"; over=1; \
+		else echo "$$fn: $$size bytes (budget $$max)"; fi; \
+	done; exit $$over
 
 CFN_LINT_VERSION := 1.58.0
 CFN_LINT         := $(VENV)/bin/cfn-lint

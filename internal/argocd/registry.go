@@ -28,7 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/okrahq/okra/internal/inventory"
 )
@@ -78,12 +78,12 @@ func (o Options) Validate() error {
 
 // Registry writes ArgoCD cluster secrets into the control-plane cluster.
 type Registry struct {
-	kube kubernetes.Interface
+	kube corev1client.SecretsGetter
 	opts Options
 }
 
 // NewRegistry builds a registry over a client of the control-plane cluster.
-func NewRegistry(kube kubernetes.Interface, o Options) (*Registry, error) {
+func NewRegistry(kube corev1client.SecretsGetter, o Options) (*Registry, error) {
 	o = o.withDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func (r *Registry) Apply(ctx context.Context, c inventory.Cluster, targetGroups 
 	if err != nil {
 		return nil, err
 	}
-	secrets := r.kube.CoreV1().Secrets(r.opts.Namespace)
+	secrets := r.kube.Secrets(r.opts.Namespace)
 	existing, err := secrets.Get(ctx, desired.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -164,7 +164,7 @@ func applyConfiguration(s *corev1.Secret) *applycorev1.SecretApplyConfiguration 
 // ErrNotManaged.
 func (r *Registry) Get(ctx context.Context, clusterName string) (*corev1.Secret, error) {
 	name := SecretName(clusterName)
-	s, err := r.kube.CoreV1().Secrets(r.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
+	s, err := r.kube.Secrets(r.opts.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading ArgoCD cluster secret %s/%s for cluster %q, %w", r.opts.Namespace, name, clusterName, err)
 	}
@@ -179,7 +179,7 @@ func (r *Registry) List(ctx context.Context) ([]corev1.Secret, error) {
 	var out []corev1.Secret
 	opts := metav1.ListOptions{LabelSelector: managedSelector(), Limit: 500}
 	for {
-		page, err := r.kube.CoreV1().Secrets(r.opts.Namespace).List(ctx, opts)
+		page, err := r.kube.Secrets(r.opts.Namespace).List(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("listing ArgoCD cluster secrets in %s, %w", r.opts.Namespace, err)
 		}
@@ -205,7 +205,7 @@ func ClusterName(s *corev1.Secret) string {
 // between is not removed.
 func (r *Registry) Delete(ctx context.Context, clusterName string) error {
 	name := SecretName(clusterName)
-	secrets := r.kube.CoreV1().Secrets(r.opts.Namespace)
+	secrets := r.kube.Secrets(r.opts.Namespace)
 	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

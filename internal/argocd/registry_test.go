@@ -13,7 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/okrahq/okra/internal/argocd"
 	"github.com/okrahq/okra/internal/testenv"
@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // newRegistry gives each test its own ArgoCD namespace on the shared
 // kube-apiserver.
-func newRegistry(t *testing.T) (*argocd.Registry, kubernetes.Interface, string) {
+func newRegistry(t *testing.T) (*argocd.Registry, corev1client.CoreV1Interface, string) {
 	t.Helper()
 	kube := kubeenv.Kubernetes(t)
 	ns := strings.ToLower(regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(t.Name(), "-"))
@@ -33,7 +33,7 @@ func newRegistry(t *testing.T) (*argocd.Registry, kubernetes.Interface, string) 
 	}
 	ns = strings.Trim(ns, "-")
 	ctx := context.Background()
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", ns, err)
 	}
 	r, err := argocd.NewRegistry(kube, argocd.Options{Namespace: ns, RoleARN: "arn:aws:iam::123456789012:role/argocd"})
@@ -61,7 +61,7 @@ func TestApplyCreatesTheClusterSecret(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	// Read it back independently of the registry.
-	s, err := kube.CoreV1().Secrets(ns).Get(ctx, "okra-cluster-web-1-v2", metav1.GetOptions{})
+	s, err := kube.Secrets(ns).Get(ctx, "okra-cluster-web-1-v2", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading the secret: %v", err)
 	}
@@ -131,7 +131,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 			t.Fatalf("identical Apply changed resourceVersion %s -> %s", first.ResourceVersion, again.ResourceVersion)
 		}
 	}
-	s, err := kube.CoreV1().Secrets(ns).Get(ctx, first.Name, metav1.GetOptions{})
+	s, err := kube.Secrets(ns).Get(ctx, first.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading the secret: %v", err)
 	}
@@ -244,7 +244,7 @@ func TestApplyKeepsOtherManagersFields(t *testing.T) {
 		t.Fatalf("Apply: %v", err)
 	}
 	patch := []byte(`{"metadata":{"annotations":{"argocd.argoproj.io/refresh":"hard"},"labels":{"env":"prod"}}}`)
-	if _, err := kube.CoreV1().Secrets(ns).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "argocd-server"}); err != nil {
+	if _, err := kube.Secrets(ns).Patch(ctx, s.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "argocd-server"}); err != nil {
 		t.Fatalf("patching as another manager: %v", err)
 	}
 	c.Tags["role"] = "api"
@@ -272,7 +272,7 @@ func TestDeleteRemovesTheSecret(t *testing.T) {
 	if err := r.Delete(ctx, "web-1-v1"); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
-	if _, err := kube.CoreV1().Secrets(ns).Get(ctx, "okra-cluster-web-1-v1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := kube.Secrets(ns).Get(ctx, "okra-cluster-web-1-v1", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("secret after Delete: err = %v, want not found", err)
 	}
 	if _, err := r.Get(ctx, "web-1-v1"); !apierrors.IsNotFound(err) {
@@ -303,7 +303,7 @@ func TestListReturnsOnlyOkrasSecrets(t *testing.T) {
 		{ObjectMeta: metav1.ObjectMeta{Name: "in-cluster", Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "other", Labels: map[string]string{"app.kubernetes.io/managed-by": "okra"}}},
 	} {
-		if _, err := kube.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		if _, err := kube.Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("creating %s: %v", s.Name, err)
 		}
 	}
@@ -327,7 +327,7 @@ func TestSecretsOkraDoesNotManageAreLeftAlone(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: argocd.SecretName("web-1-v2"), Labels: map[string]string{"argocd.argoproj.io/secret-type": "cluster"}},
 		StringData: map[string]string{"name": "hand-made", "server": "https://example.com"},
 	}
-	created, err := kube.CoreV1().Secrets(ns).Create(ctx, foreign, metav1.CreateOptions{})
+	created, err := kube.Secrets(ns).Create(ctx, foreign, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating the foreign secret: %v", err)
 	}
@@ -341,7 +341,7 @@ func TestSecretsOkraDoesNotManageAreLeftAlone(t *testing.T) {
 	if _, err := r.Get(ctx, "web-1-v2"); !errors.Is(err, argocd.ErrNotManaged) {
 		t.Fatalf("Get of a foreign secret: err = %v, want ErrNotManaged", err)
 	}
-	s, err := kube.CoreV1().Secrets(ns).Get(ctx, foreign.Name, metav1.GetOptions{})
+	s, err := kube.Secrets(ns).Get(ctx, foreign.Name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the foreign secret is gone: %v", err)
 	}
@@ -358,7 +358,7 @@ func TestApplyRefusesInvalidClusterWithoutWriting(t *testing.T) {
 	if _, err := r.Apply(ctx, c, nil); err == nil || !strings.Contains(err.Error(), "endpoint") {
 		t.Fatalf("Apply without an endpoint: err = %v, want an endpoint error", err)
 	}
-	list, err := kube.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{})
+	list, err := kube.Secrets(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		t.Fatalf("listing: %v", err)
 	}

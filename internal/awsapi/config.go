@@ -1,5 +1,5 @@
 // Package awsapi owns how okra talks to AWS: one aws.Config built once per
-// process (region, retryer, user agent, an optional custom endpoint for the
+// process (region, retryer (adaptive, see NewRetryer), user agent, an optional custom endpoint for the
 // local emulator), the service clients built from it, the classification of
 // AWS error codes, and a middleware that counts API calls by operation. It
 // holds no okra logic.
@@ -44,8 +44,11 @@ type Options struct {
 	Profile string
 	// Credentials overrides the default credential chain.
 	Credentials aws.CredentialsProvider
-	// MaxAttempts for the standard retryer (default 5).
+	// MaxAttempts per call, the first included (default 5).
 	MaxAttempts int
+	// RetryMode is aws.RetryModeAdaptive (the default, also "") or
+	// aws.RetryModeStandard; see NewRetryer.
+	RetryMode aws.RetryMode
 	// Counter, when set, counts every API call made by clients built here.
 	Counter *CallCounter
 }
@@ -59,17 +62,13 @@ type Config struct {
 // LoadConfig builds the aws.Config once; call it at cold start, not per
 // request.
 func LoadConfig(ctx context.Context, o Options) (Config, error) {
-	maxAttempts := o.MaxAttempts
-	if maxAttempts == 0 {
-		maxAttempts = 5
+	switch o.RetryMode {
+	case "", aws.RetryModeAdaptive, aws.RetryModeStandard:
+	default:
+		return Config{}, fmt.Errorf("loading AWS configuration: retry mode %q: want %q or %q", o.RetryMode, aws.RetryModeAdaptive, aws.RetryModeStandard)
 	}
 	loadOpts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(so *retry.StandardOptions) {
-				so.MaxAttempts = maxAttempts
-				so.MaxBackoff = 5 * time.Second
-			})
-		}),
+		awsconfig.WithRetryer(func() aws.Retryer { return NewRetryer(o.RetryMode, o.MaxAttempts) }),
 		awsconfig.WithAppID(UserAgent),
 	}
 	if o.Region != "" {
@@ -99,6 +98,65 @@ func LoadConfig(ctx context.Context, o Options) (Config, error) {
 		o.Counter.Attach(&cfg)
 	}
 	return Config{AWS: cfg, Endpoint: o.Endpoint}, nil
+}
+
+// DefaultMaxAttempts is how many attempts a call gets, the first
+// included, unless Options.MaxAttempts says otherwise.
+const DefaultMaxAttempts = 5
+
+// MaxRetryBackoff caps the pause between two attempts of a call.
+const MaxRetryBackoff = 5 * time.Second
+
+// NewRetryer returns the retryer of one client: the SDK's standard retry
+// (exponential backoff with full jitter up to MaxRetryBackoff, the
+// throttle-aware retry quota, retrying exactly what the SDK's retryables
+// and so IsTransient call transient) with maxAttempts (0:
+// DefaultMaxAttempts), and in adaptive mode (mode "" or
+// aws.RetryModeAdaptive, okra's default) the SDK's client-side rate
+// limiter on top.
+//
+// Why adaptive. ELBv2's Describe* budget is per account and Region, 40
+// calls and 10 a second, shared with every aws-load-balancer-controller
+// and anything else in the account. The standard retryer answers a
+// throttle by retrying each call on its own after a random pause, so a
+// burst of concurrent calls (a reconcile's DescribeTargetHealth, 20 Cells
+// rolling out at once) keeps hitting the empty bucket and spends its
+// retry quota and attempts, starving the other spenders. The adaptive
+// mode measures the rate the service admits and, after a throttle, makes
+// every call of the client wait for a token of a client-side bucket that
+// refills at a cubic-recovering fraction of that rate: the client slows
+// down as a whole instead of thrashing. Its options, chosen:
+//
+//   - FailOnNoAttemptTokens false: a call waits for a client-side token
+//     rather than failing; the wait is bounded by the call's context (a
+//     Lambda's deadline), and a context that ends makes a
+//     context.DeadlineExceeded error IsTransient reports as such.
+//   - RequestCost 1 (the SDK's default): every attempt counts once, as
+//     every call draws one token on AWS's side.
+//   - Throttles: the SDK's default throttle codes, which include ELBv2's
+//     Throttling and every code IsThrottle knows that okra meets.
+//
+// The limiter belongs to one client (the SDK builds a retryer per
+// client), so each function's ELBv2 client paces itself; a cold start
+// starts unrestricted, as a first throttle is needed to learn the rate.
+// internal/awsapi's config_test.go shows a throttled burst absorbed in
+// adaptive mode where the standard mode fails or spends more attempts.
+func NewRetryer(mode aws.RetryMode, maxAttempts int) aws.Retryer {
+	if maxAttempts == 0 {
+		maxAttempts = DefaultMaxAttempts
+	}
+	standard := func(so *retry.StandardOptions) {
+		so.MaxAttempts = maxAttempts
+		so.MaxBackoff = MaxRetryBackoff
+	}
+	if mode == aws.RetryModeStandard {
+		return retry.NewStandard(standard)
+	}
+	return retry.NewAdaptiveMode(func(ao *retry.AdaptiveModeOptions) {
+		ao.FailOnNoAttemptTokens = false
+		ao.RequestCost = retry.DefaultRequestCost
+		ao.StandardOptions = append(ao.StandardOptions, standard)
+	})
 }
 
 // ELBv2 returns an Elastic Load Balancing v2 client.

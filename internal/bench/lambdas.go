@@ -32,6 +32,34 @@ type FunctionRun struct {
 	InitError string
 }
 
+// Size budgets of the linux/arm64 bootstraps. The onboarding functions
+// link client-go (its core/v1 typed client, for ArgoCD's cluster
+// secrets); every other function only the AWS SDK and okra.
+const (
+	OnboardingSizeBudget = 30 << 20
+	FunctionSizeBudget   = 18 << 20
+)
+
+// onboardingFunctions are the functions under OnboardingSizeBudget.
+var onboardingFunctions = []string{"cluster-events", "reconcile", "config-change"}
+
+// SizeBudget is the most bytes function's bootstrap may weigh.
+func SizeBudget(function string) int64 {
+	if slices.Contains(onboardingFunctions, function) {
+		return OnboardingSizeBudget
+	}
+	return FunctionSizeBudget
+}
+
+// OverBudget says how the bootstrap exceeds its SizeBudget, or "" when it
+// does not (or was not built).
+func (f FunctionRun) OverBudget() string {
+	if f.Bytes == 0 || f.Bytes <= SizeBudget(f.Name) {
+		return ""
+	}
+	return fmt.Sprintf("function %s weighs %s, over its %s budget", f.Name, mib(f.Bytes), mib(SizeBudget(f.Name)))
+}
+
 // Median of the cold starts.
 func (f FunctionRun) Median() time.Duration {
 	if len(f.ColdStarts) == 0 {

@@ -60,6 +60,9 @@ type ReconcileRun struct {
 	FirstDecision, SecondDecision string
 	// Problems the reconciles reported.
 	Problems []string
+	// Budget is set when the run was made under the account's ELBv2
+	// budget (RunReconcileUnderBudget).
+	Budget *BudgetFigures
 }
 
 // benchRole tags the benchmark's clusters and selects them.
@@ -73,6 +76,12 @@ const benchRole = "bench"
 // ArgoCD is an in-memory registry that plays the app's deployment: it
 // registers a healthy target in each target group okra reports.
 func RunReconcile(ctx context.Context, n int, log *slog.Logger) (ReconcileRun, error) {
+	return runReconcile(ctx, n, nil, log)
+}
+
+// runReconcile is RunReconcile, under budget when it is not nil (see
+// RunReconcileUnderBudget).
+func runReconcile(ctx context.Context, n int, budget *budgetRun, log *slog.Logger) (ReconcileRun, error) {
 	run := ReconcileRun{Clusters: n}
 	moto, err := testenv.StartMoto(ctx, testenv.MotoOptions{})
 	if err != nil {
@@ -87,6 +96,15 @@ func RunReconcile(ctx context.Context, n int, log *slog.Logger) (ReconcileRun, e
 	cfg, err := testenv.Config(ctx, moto.Endpoint, counter)
 	if err != nil {
 		return run, err
+	}
+	controller := setup
+	if budget != nil {
+		stop, err := budget.start(ctx, moto.Endpoint, counter, log)
+		if err != nil {
+			return run, err
+		}
+		defer stop()
+		cfg, controller = budget.okra, budget.controller
 	}
 
 	const table = "okra"
@@ -135,30 +153,34 @@ func RunReconcile(ctx context.Context, n int, log *slog.Logger) (ReconcileRun, e
 	if err != nil {
 		return run, err
 	}
-	deps.ArgoCD = newAppRegistry(setup.ELBv2())
+	deps.ArgoCD = newAppRegistry(controller.ELBv2())
 	o, err := onboarding.New(deps)
 	if err != nil {
 		return run, err
 	}
 
 	counter.Reset()
+	budget.mark()
 	began := time.Now()
 	first, err := o.ReconcileAll(ctx)
 	run.FirstWall = time.Since(began)
 	if err != nil {
 		return run, fmt.Errorf("first reconcile of %d clusters, %w", n, err)
 	}
+	run.Budget = budget.record(nil)
 	run.First = counter.Snapshot()
 	run.FirstDecision = decisionOf(first, c.Metadata.Name)
 	run.Problems = append(run.Problems, first.Problems...)
 
 	counter.Reset()
+	budget.mark()
 	began = time.Now()
 	second, err := o.ReconcileAll(ctx)
 	run.SecondWall = time.Since(began)
 	if err != nil {
 		return run, fmt.Errorf("second reconcile of %d clusters, %w", n, err)
 	}
+	run.Budget = budget.record(run.Budget)
 	run.Second = counter.Snapshot()
 	run.SecondDecision = decisionOf(second, c.Metadata.Name)
 	run.Problems = append(run.Problems, second.Problems...)

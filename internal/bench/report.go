@@ -34,11 +34,14 @@ type Report struct {
 	Wall      time.Duration
 
 	Reconciles []ReconcileRun
-	Rollout    *RolloutRun
-	Functions  []FunctionRun
-	ColdRuns   int
-	GoBench    []GoBenchmark
-	Errors     []string
+	// BudgetReconciles are reconciles under the ELBv2 budget
+	// (RunReconcileUnderBudget).
+	BudgetReconciles []ReconcileRun
+	Rollout          *RolloutRun
+	Functions        []FunctionRun
+	ColdRuns         int
+	GoBench          []GoBenchmark
+	Errors           []string
 }
 
 // Markdown writes the report.
@@ -68,6 +71,7 @@ func (r *Report) Markdown(w io.Writer) {
 	r.rolloutSection(p)
 	r.functionsSection(p)
 	r.goBenchSection(p)
+	r.budgetSection(p)
 }
 
 type printer func(format string, a ...any)
@@ -244,7 +248,9 @@ func (r *Report) functionsSection(p printer) {
 	p("The functions reach moto (okra's empty table exists) with fake credentials; each gets a harmless first event (a foreign EKS event, ")
 	p("the schedule, an empty stream batch, a succeeded execution, or a task for a Cell that does not exist), so an error answer is expected for some. ")
 	p("This measures okra's init (reading env, building clients) plus the Go runtime's start; AWS's own sandbox start is not included.\n\n")
-	p("| function | arm64 size | cold start, median (*noisy*) | runs | first answer |\n|---|---:|---:|---|---|\n")
+	p("Budget: %s for the onboarding functions (%s), which link client-go's core/v1 client; %s for every other; `make bench` fails when a function exceeds it.\n\n",
+		mib(OnboardingSizeBudget), strings.Join(onboardingFunctions, ", "), mib(FunctionSizeBudget))
+	p("| function | arm64 size | budget | cold start, median (*noisy*) | runs | first answer |\n|---|---:|---:|---:|---|---|\n")
 	var total int64
 	for _, f := range r.Functions {
 		total += f.Bytes
@@ -256,9 +262,13 @@ func (r *Report) functionsSection(p printer) {
 		for _, d := range f.ColdStarts {
 			runs = append(runs, d.Round(time.Millisecond).String())
 		}
-		p("| %s | %s | %s | %s | %s |\n", f.Name, mib(f.Bytes), f.Median().Round(time.Millisecond), strings.Join(runs, ", "), answer)
+		budget := mib(SizeBudget(f.Name))
+		if f.OverBudget() != "" {
+			budget = "**over** " + budget
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", f.Name, mib(f.Bytes), budget, f.Median().Round(time.Millisecond), strings.Join(runs, ", "), answer)
 	}
-	p("| **all %d** | %s | | | |\n\n", len(r.Functions), mib(total))
+	p("| **all %d** | %s | | | | |\n\n", len(r.Functions), mib(total))
 }
 
 func (r *Report) goBenchSection(p printer) {

@@ -455,6 +455,7 @@ type Faults struct {
 	used     []int                 // faults injected per rule of spec
 	streams  map[string]*rand.Rand // per "service/operation"
 	injected map[FaultCount]int    // Count is zero in the keys
+	budget   *ELBBudget            // nil: no API budget (SetBudget)
 }
 
 // FaultCount is how many faults of one kind a service got.
@@ -511,6 +512,30 @@ func (f *Faults) Set(spec FaultSpec) error {
 	f.used = make([]int, len(spec.Rules))
 	f.streams = map[string]*rand.Rand{}
 	return nil
+}
+
+// SetBudget makes the gateway enforce an account's ELBv2 API budget
+// (nil: none): every ELBv2 call it proxies, whoever makes it, draws a
+// token from b and is throttled as ELBv2 throttles when its bucket is
+// empty (see ELBBudget). The budget applies before, and whatever, the
+// rules; its throttles are counted by b, not in Counts.
+func (f *Faults) SetBudget(b *ELBBudget) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.budget = b
+}
+
+// Budget returns the ELBv2 budget in force, or nil.
+func (f *Faults) Budget() *ELBBudget {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.budget
 }
 
 // Disable drops every rule: nothing is faulted until the next Set.
@@ -682,10 +707,28 @@ func (f *Faults) interceptProxied(w http.ResponseWriter, r *http.Request, log *s
 		return false
 	}
 	c := faultCall{service: requestService(r), fromOkra: fromOkra(r)}
-	if c.service == "" || !f.wants(c) {
+	if c.service == "" {
 		return false
 	}
-	c.operation = requestOperation(r, c.service)
+	if budget := f.Budget(); budget != nil && c.service == elbv2Service {
+		c.operation = requestOperation(r, c.service)
+		spender := SpenderOther
+		if c.fromOkra {
+			spender = SpenderOkra
+		}
+		if !budget.Take(c.operation, spender) {
+			log.LogAttrs(r.Context(), slog.LevelInfo, "throttling: the account's ELBv2 budget is spent",
+				slog.String("operation", c.operation), slog.String("spender", spender), slog.String("bucket", string(ELBv2Class(c.operation))))
+			writeProxiedFault(w, r, c.service, c.operation, FaultThrottle)
+			return true
+		}
+	}
+	if !f.wants(c) {
+		return false
+	}
+	if c.operation == "" {
+		c.operation = requestOperation(r, c.service)
+	}
 	rule, ok := f.decide(c)
 	if !ok {
 		return false
@@ -751,6 +794,9 @@ func (f *Faults) interceptInvoke(w http.ResponseWriter, r *http.Request, functio
 	_ = json.NewEncoder(w).Encode(body)
 	return true
 }
+
+// elbv2Service is ELBv2's SigV4 service name.
+const elbv2Service = "elasticloadbalancing"
 
 // okraAgent is the User-Agent token the SDK adds for awsapi's AppID.
 var okraAgent = "app/" + awsapi.UserAgent

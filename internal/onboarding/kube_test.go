@@ -32,7 +32,7 @@ func realOrMemArgo(t *testing.T) (func(*elbv2.Client) onboarding.ClusterRegistry
 	}
 	kube := kubeenv.Kubernetes(t)
 	ns := strings.ToLower(testenv.UniqueName("argocd"))
-	if _, err := kube.CoreV1().Namespaces().Create(bg, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.Namespaces().Create(bg, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", ns, err)
 	}
 	t.Logf("ArgoCD cluster secrets go to namespace %s of the shared kube-apiserver", ns)

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/okrahq/okra/internal/argocd"
 	"github.com/okrahq/okra/internal/awsapi"
@@ -72,7 +72,7 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		if err != nil {
 			return Deps{}, fmt.Errorf("reaching the control-plane cluster %s, %w", opts.ControlPlaneCluster, err)
 		}
-		kube, err := kubernetes.NewForConfig(rc)
+		kube, err := corev1client.NewForConfig(rc)
 		if err != nil {
 			return Deps{}, fmt.Errorf("building a Kubernetes client for %s, %w", opts.ControlPlaneCluster, err)
 		}

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -301,11 +301,12 @@ func SharedKube(t testing.TB) *rest.Config {
 	return rest.CopyConfig(sharedKube.kube.Config)
 }
 
-// Kubernetes returns a clientset for the shared control plane (see
-// SharedKube).
-func Kubernetes(t testing.TB) kubernetes.Interface {
+// Kubernetes returns a core/v1 client for the shared control plane (see
+// SharedKube): the typed client okra's registry uses, not the whole
+// clientset, whose every API group would be linked into the binaries.
+func Kubernetes(t testing.TB) corev1client.CoreV1Interface {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(SharedKube(t))
+	cs, err := corev1client.NewForConfig(SharedKube(t))
 	if err != nil {
 		t.Fatalf("kubernetes client: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
 
 	"github.com/okrahq/okra/internal/testenv"
 	"github.com/okrahq/okra/internal/testenv/kubeenv"
@@ -18,7 +19,11 @@ func TestSharedKube(t *testing.T) {
 	kube := kubeenv.Kubernetes(t)
 	ctx := context.Background()
 
-	v, err := kube.Discovery().ServerVersion()
+	dc, err := discovery.NewDiscoveryClientForConfig(kubeenv.SharedKube(t))
+	if err != nil {
+		t.Fatalf("discovery client: %v", err)
+	}
+	v, err := dc.ServerVersion()
 	if err != nil {
 		t.Fatalf("server version: %v", err)
 	}
@@ -30,10 +35,10 @@ func TestSharedKube(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "smoke", Namespace: "default"},
 		StringData: map[string]string{"k": "v"},
 	}
-	if _, err := kube.CoreV1().Secrets("default").Create(ctx, want, metav1.CreateOptions{}); err != nil {
+	if _, err := kube.Secrets("default").Create(ctx, want, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating a secret: %v", err)
 	}
-	got, err := kube.CoreV1().Secrets("default").Get(ctx, "smoke", metav1.GetOptions{})
+	got, err := kube.Secrets("default").Get(ctx, "smoke", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading the secret back: %v", err)
 	}
