@@ -427,3 +427,24 @@ func TestRetryRecoversADeadHolder(t *testing.T) {
 		t.Errorf("owner checks %v, result %+v; want one check and attempt 2 of v2", owners.calls, res)
 	}
 }
+
+// TestAbortOfADeadHolderRecoversIt: an abort that finds the holder
+// already ended recovers the Cell instead of stopping anything.
+func TestAbortOfADeadHolderRecoversIt(t *testing.T) {
+	st := paused()
+	st.TaskToken = ""
+	s := &fakeStore{status: st}
+	f := &fakeSFN{executions: map[string]sfntypes.ExecutionStatus{holder: sfntypes.ExecutionStatusAborted}}
+	owners := &fakeOwners{s: s, status: map[string]string{holder: "ABORTED"}}
+	g, err := gate.New(gate.Deps{Store: s, SFN: f, StateMachineARN: machine, Actor: "alice", Owners: owners, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Abort(context.Background(), "web", "late")
+	if err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	if !strings.Contains(res.Message, "had already ended ABORTED") || len(f.stops) != 0 || len(s.events) != 0 || s.status.Leased() {
+		t.Errorf("Abort of a dead holder: %+v, stops %v, events %v, leased %t; want recovered, nothing stopped or recorded by the gate", res, f.stops, s.events, s.status.Leased())
+	}
+}
