@@ -71,7 +71,7 @@ func TestReadersRecoverADeadHolder(t *testing.T) {
 			e := newAWSEnv(t)
 			holder := runningExecution(t, e, "web--v2--"+tc.prefix)
 			v1, _ := statusStoreHeldBy(t, e, tc.prefix, holder)
-			snapshot := forward(v1, 1000)
+			snapshot := forward(v1, 100)
 			if _, err := e.store.UpdateStatus(e.ctx, "web", holder, func(s *rollout.Status) error {
 				s.TaskToken, s.Phase, s.PausedUntil = "", rollout.PhasePaused, ptr(fixedNow.Add(time.Hour))
 				s.Snapshot = &snapshot
