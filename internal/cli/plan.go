@@ -17,6 +17,7 @@ import (
 	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
+	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/weights"
 )
 
@@ -66,6 +67,9 @@ type planReport struct {
 	Observed observedReport  `json:"observed"`
 	Blocked  []rollout.Block `json:"blocked,omitempty"`
 	Status   rollout.Status  `json:"status"`
+	// Recovered is set when the lease holder had ended and plan recovered
+	// its rollout before planning (the one change plan makes).
+	Recovered *safetynet.OwnerCheck `json:"recovered,omitempty"`
 	// Versions maps target-group ARNs to versions, and Steps is the number
 	// of steps, for rendering.
 	Versions map[string]string `json:"-"`
@@ -102,6 +106,19 @@ func (a *App) plan(ctx context.Context, name string) (planReport, error) {
 	status, err := st.GetStatus(ctx, name)
 	if err != nil {
 		return p, a.explain(err)
+	}
+	if status.Status.Leased() {
+		owners, err := a.leaseOwners(ctx)
+		if err != nil {
+			return p, err
+		}
+		var check safetynet.OwnerCheck
+		if status, check, err = a.checkLease(ctx, st, owners, name, "okra plan", status); err != nil {
+			return p, a.explain(err)
+		}
+		if check.Dead {
+			p.Recovered = &check
+		}
 	}
 	p.Status = status.Status
 	p.Status.TaskToken = redact(p.Status.TaskToken)
@@ -243,7 +260,12 @@ func renderPlan(w io.Writer, p planReport) error {
 	for _, warn := range d.Warnings {
 		fmt.Fprintf(&b, "Warning:    %s\n", warn)
 	}
-	b.WriteString("\nNothing was changed.\n")
+	if r := p.Recovered; r != nil {
+		fmt.Fprintf(&b, "Recovered:  the lease holder %s had ended %s; its rollout was recovered before planning (%s)\n", r.Holder, r.Status, r.Why)
+		b.WriteString("\nNothing else was changed.\n")
+	} else {
+		b.WriteString("\nNothing was changed.\n")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

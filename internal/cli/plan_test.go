@@ -74,6 +74,7 @@ func TestPlanGolden(t *testing.T) {
 func TestPlanWhileARolloutRuns(t *testing.T) {
 	e := newAWSEnv(t)
 	planFixture(t, e, "planrun")
+	runningExecution(t, e, executionName(execution))
 	if _, err := e.store.AcquireLease(e.ctx, "web", execution, func(context.Context, string) (bool, error) { return false, nil }); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/rollout"
+	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/weights"
 )
@@ -112,8 +113,10 @@ rollout ends rolled back, and when --timeout passes first.`,
 
 // statusSource reads what one status frame shows.
 type statusSource struct {
+	app    *App
 	name   string
 	st     *store.Store
+	owners *safetynet.Owners
 	lis    *listener.Client
 	tgs    *discovery.TargetGroups
 	events int
@@ -128,10 +131,14 @@ func (a *App) statusSource(ctx context.Context, name string) (*statusSource, err
 	if err != nil {
 		return nil, err
 	}
+	owners, err := a.leaseOwners(ctx)
+	if err != nil {
+		return nil, err
+	}
 	elb := cfg.ELBv2()
 	log := a.logger()
 	return &statusSource{
-		name: name, st: st,
+		app: a, name: name, st: st, owners: owners,
 		lis:    listener.New(elb, listener.Options{Logger: log}),
 		tgs:    discovery.NewTargetGroups(elb, discovery.Options{Logger: log}),
 		events: 100,
@@ -155,6 +162,9 @@ func (s *statusSource) read(ctx context.Context, now time.Time) (statusInput, er
 	}
 	status, err := s.st.GetStatus(ctx, s.name)
 	if err != nil {
+		return in, err
+	}
+	if status, _, err = s.app.checkLease(ctx, s.st, s.owners, s.name, "okra rollout status", status); err != nil {
 		return in, err
 	}
 	in.Status, in.HasStatus = status.Status, status.Revision > 0
@@ -405,7 +415,51 @@ func (a *App) defaultGate(ctx context.Context, stateMachineARN string) (Gate, er
 	if user := a.getenv("USER"); user != "" {
 		actor = user + " (okra CLI)"
 	}
-	return gate.New(gate.Deps{Store: st, SFN: cfg.SFN(), StateMachineARN: stateMachineARN, Actor: actor, Now: a.now, Logger: a.logger()})
+	owners, err := a.leaseOwners(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gate.New(gate.Deps{Store: st, SFN: cfg.SFN(), StateMachineARN: stateMachineARN, Actor: actor, Owners: owners, Now: a.now, Logger: a.logger()})
+}
+
+// leaseOwners is the lease-owner check the functions run, over the
+// user's credentials: `okra rollout status`, `okra plan`, retry and abort
+// recover a Cell whose lease holder no longer runs themselves, at once,
+// rather than leaving it to the next reconcile (see docs/cli.md). The
+// notification goes to $OKRA_NOTIFICATION_TOPIC_ARN when set.
+func (a *App) leaseOwners(ctx context.Context) (*safetynet.Owners, error) {
+	cfg, err := a.AWS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return safetynet.NewOwnersFromConfig(cfg, options.Options{
+		TableName: a.tableName(), NotificationTopicARN: a.getenv(options.EnvNotificationTopicARN),
+	}, a.logger())
+}
+
+// checkLease runs the lease-owner check on status for command (e.g.
+// "okra rollout status"): a holder that no longer runs is recovered, the
+// user is told on stderr, and the status is read again.
+func (a *App) checkLease(ctx context.Context, st *store.Store, owners *safetynet.Owners, cellName, command string, status store.StatusRecord) (store.StatusRecord, safetynet.OwnerCheck, error) {
+	if !status.Status.Leased() {
+		return status, safetynet.OwnerCheck{}, nil
+	}
+	check, err := owners.Check(ctx, cellName, status.Status, command+" (by "+a.user()+")")
+	if err != nil || !check.Dead {
+		return status, check, err
+	}
+	fmt.Fprintf(a.Err, "okra: rollout %s of cell %s had ended %s without releasing the cell; recovered it: its weights are back at the snapshot and the lease is released\n",
+		check.Holder, cellName, check.Status)
+	status, err = st.GetStatus(ctx, cellName)
+	return status, check, err
+}
+
+// user names who runs the command, for the history.
+func (a *App) user() string {
+	if user := a.getenv("USER"); user != "" {
+		return user
+	}
+	return "okra CLI"
 }
 
 func newRolloutPromoteCommand(app *App) *cobra.Command {

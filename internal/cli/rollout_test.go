@@ -196,10 +196,19 @@ func TestBar(t *testing.T) {
 // which must be unique in the package.
 func statusStore(t *testing.T, e *awsEnv, prefix string) {
 	t.Helper()
+	runningExecution(t, e, executionName(execution))
+	statusStoreHeldBy(t, e, prefix, execution)
+}
+
+// statusStoreHeldBy stores the Cell web with a rollout held by exec
+// (which the caller makes exist in Step Functions, or not) and returns
+// its two target groups.
+func statusStoreHeldBy(t *testing.T, e *awsEnv, prefix, execution string) (v1, v2 string) {
+	t.Helper()
 	lb := e.newLoadBalancer(prefix + "-alb")
 	role := prefix + "-web"
-	v1 := lb.targetGroup(prefix+"-web-1-v1", 3, map[string]string{"role": role, "version": "v1"})
-	v2 := lb.targetGroup(prefix+"-web-1-v2", 2, map[string]string{"role": role, "version": "v2"})
+	v1 = lb.targetGroup(prefix+"-web-1-v1", 3, map[string]string{"role": role, "version": "v1"})
+	v2 = lb.targetGroup(prefix+"-web-1-v2", 2, map[string]string{"role": role, "version": "v2"})
 	listenerARN := lb.forwardListener(80, v1, 700, v2, 300)
 
 	c := mustDecodeCell(t, "testdata/status/web.yaml")
@@ -241,6 +250,7 @@ func statusStore(t *testing.T, e *awsEnv, prefix string) {
 			t.Fatal(err)
 		}
 	}
+	return v1, v2
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -465,10 +475,17 @@ func TestRolloutGateCommands(t *testing.T) {
 // Functions.
 func TestRolloutGateAgainstTheStore(t *testing.T) {
 	e := newAWSEnv(t)
-	statusStore(t, e, "gate")
+	execution := runningExecution(t, e, "web--v2--gate")
+	statusStoreHeldBy(t, e, "gate", execution)
+	if _, err := e.store.UpdateStatus(e.ctx, "web", execution, func(s *rollout.Status) error {
+		s.TaskToken, s.Phase = "", rollout.PhaseProgressing // a timed pause: abort stops the execution
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 
-	// abort: the execution is not known to Step Functions, so stopping it
-	// is a no-op; the abort is recorded in the history.
+	// abort: the execution is stopped; the abort is recorded in the
+	// history.
 	r := e.run("", "rollout", "abort", "web", "--reason", "latency regression")
 	if r.code != ExitOK || !strings.Contains(r.stdout, "of v2") {
 		t.Fatalf("abort: exit %d, %q %q", r.code, r.stdout, r.stderr)

@@ -15,6 +15,7 @@ import (
 	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/gate"
 	"github.com/okrahq/okra/internal/rollout"
+	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/store"
 )
 
@@ -27,6 +28,51 @@ type fakeStore struct {
 	events  []store.Event
 	blocks  []rollout.Block
 	unblock []string
+	// claims are the gate claims by key, as store.ClaimGate keeps them.
+	claims map[string]store.GateClaim
+}
+
+func (s *fakeStore) Block(_ context.Context, _ string, b rollout.Block) (bool, error) {
+	s.blocks = append(s.blocks, b)
+	return true, nil
+}
+
+func (s *fakeStore) ClaimGate(_ context.Context, cell string, c store.GateClaim, staleAfter time.Duration) (store.GateClaim, error) {
+	if s.claims == nil {
+		s.claims = map[string]store.GateClaim{}
+	}
+	if old, ok := s.claims[c.Key]; ok && (old.Done || c.At.Sub(old.At) < staleAfter) {
+		return store.GateClaim{}, &store.GateClaimedError{Cell: cell, Claim: old}
+	}
+	c.Done = false
+	s.claims[c.Key] = c
+	return c, nil
+}
+
+func (s *fakeStore) CompleteGate(_ context.Context, _ string, c store.GateClaim) error {
+	if old, ok := s.claims[c.Key]; ok && old.ID == c.ID {
+		old.Done = true
+		s.claims[c.Key] = old
+	}
+	return nil
+}
+
+func (s *fakeStore) ReleaseGate(_ context.Context, _ string, c store.GateClaim) error {
+	if old, ok := s.claims[c.Key]; ok && old.ID == c.ID {
+		delete(s.claims, c.Key)
+	}
+	return nil
+}
+
+func (s *fakeStore) LatestGate(_ context.Context, _ string, prefix string) (store.GateClaim, bool, error) {
+	var latest store.GateClaim
+	found := false
+	for k, c := range s.claims {
+		if strings.HasPrefix(k, prefix) && (!found || c.At.After(latest.At)) {
+			latest, found = c, true
+		}
+	}
+	return latest, found, nil
 }
 
 func (s *fakeStore) GetStatus(context.Context, string) (store.StatusRecord, error) {
@@ -67,6 +113,7 @@ type fakeSFN struct {
 	starts     []string
 	executions map[string]sfntypes.ExecutionStatus
 	taskErr    error
+	startErr   error
 }
 
 func (f *fakeSFN) SendTaskSuccess(_ context.Context, in *sfn.SendTaskSuccessInput, _ ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error) {
@@ -99,6 +146,9 @@ func (f *fakeSFN) DescribeExecution(_ context.Context, in *sfn.DescribeExecution
 }
 
 func (f *fakeSFN) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	if f.startErr != nil {
+		return nil, f.startErr
+	}
 	arn := executions.ARN(aws.ToString(in.StateMachineArn), aws.ToString(in.Name))
 	f.starts = append(f.starts, aws.ToString(in.Name))
 	f.executions[arn] = sfntypes.ExecutionStatusRunning
@@ -231,5 +281,170 @@ func TestRetry(t *testing.T) {
 	f.executions[holder] = sfntypes.ExecutionStatusRunning
 	if _, err := g.Retry(context.Background(), "web"); err == nil || !strings.Contains(err.Error(), "abort it first") {
 		t.Errorf("Retry during a rollout: %v", err)
+	}
+}
+
+// TestGatesAreExclusive: a second promote that read the same approval
+// loses to the first and is told who won and when; one Promoted event.
+// A late one (after the token was cleared) is told too.
+func TestGatesAreExclusive(t *testing.T) {
+	g, s, f := newGate(t, paused())
+	if _, err := g.Promote(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	s.status = paused() // a second caller that read the status before the first answered
+	_, err := g.Promote(context.Background(), "web")
+	var claimed *gate.ClaimedError
+	if !errors.As(err, &claimed) || !strings.Contains(err.Error(), "was already promoted by alice at 2025-06-01T12:00:00Z") {
+		t.Fatalf("second Promote: %v, want a ClaimedError naming alice and the time", err)
+	}
+	s.status.TaskToken = "" // a late caller
+	_, err = g.Promote(context.Background(), "web")
+	var nw *gate.NotWaitingError
+	if !errors.As(err, &nw) || !strings.Contains(err.Error(), "promoted by alice at 2025-06-01T12:00:00Z") {
+		t.Fatalf("late Promote: %v, want a NotWaitingError naming the last promote", err)
+	}
+	if len(f.successes) != 1 || len(s.events) != 1 {
+		t.Errorf("SendTaskSuccess %d times, %d events; want 1 each", len(f.successes), len(s.events))
+	}
+
+	// Two aborts of one execution: one stops it.
+	st := paused()
+	st.TaskToken = ""
+	g, s, f = newGate(t, st)
+	if _, err := g.Abort(context.Background(), "web", "one"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Abort(context.Background(), "web", "two")
+	if !errors.As(err, &claimed) || !strings.Contains(err.Error(), "rollout web--v2--1 was already aborted by alice") {
+		t.Fatalf("second Abort: %v, want a ClaimedError", err)
+	}
+	if len(f.stops) != 1 || len(s.events) != 1 {
+		t.Errorf("%d stops, %d events; want 1 each", len(f.stops), len(s.events))
+	}
+}
+
+// TestFailedGateCallIsRetryable: when Step Functions fails between the
+// claim and the answer, the claim is released, nothing is recorded, and
+// the next promote succeeds.
+func TestFailedGateCallIsRetryable(t *testing.T) {
+	g, s, f := newGate(t, paused())
+	f.taskErr = errors.New("connection reset by peer")
+	if _, err := g.Promote(context.Background(), "web"); err == nil || !strings.Contains(err.Error(), "connection reset") {
+		t.Fatalf("Promote with a failing Step Functions: %v", err)
+	}
+	if len(s.claims) != 0 || len(s.events) != 0 || s.status.TaskToken != "tok" {
+		t.Fatalf("after the failed call: claims %v, events %v, token %q; want nothing changed", s.claims, s.events, s.status.TaskToken)
+	}
+	f.taskErr = nil
+	if _, err := g.Promote(context.Background(), "web"); err != nil {
+		t.Fatalf("Promote after the failure: %v", err)
+	}
+	if len(f.successes) != 1 || len(s.events) != 1 {
+		t.Errorf("%d answers, %d events", len(f.successes), len(s.events))
+	}
+}
+
+// TestStaleClaimIsTakenOver: a claim whose claimer died before its Step
+// Functions call keeps others out for a while, then is taken over.
+func TestStaleClaimIsTakenOver(t *testing.T) {
+	g, s, f := newGate(t, paused())
+	key := ""
+	s.claims = map[string]store.GateClaim{}
+	// Claim once to learn the key, then make it a dead claimer's.
+	if _, err := g.Promote(context.Background(), "web"); err != nil {
+		t.Fatal(err)
+	}
+	for k := range s.claims {
+		key = k
+	}
+	s.status, f.successes, s.events = paused(), nil, nil
+	s.claims[key] = store.GateClaim{Key: key, Action: "promote", Actor: "bob", ID: "dead", At: t0.Add(-30 * time.Second)}
+	_, err := g.Promote(context.Background(), "web")
+	if err == nil || !strings.Contains(err.Error(), "is being promoted by bob since 2025-06-01T11:59:30Z") {
+		t.Fatalf("Promote during a fresh unconfirmed claim: %v", err)
+	}
+	s.claims[key] = store.GateClaim{Key: key, Action: "promote", Actor: "bob", ID: "dead", At: t0.Add(-3 * time.Minute)}
+	if _, err := g.Promote(context.Background(), "web"); err != nil {
+		t.Fatalf("Promote after the claim went stale: %v", err)
+	}
+	if c := s.claims[key]; c.Actor != "alice" || !c.Done || len(f.successes) != 1 {
+		t.Errorf("claim %+v, answers %d; want alice's, done, one answer", c, len(f.successes))
+	}
+}
+
+// TestRetryThatCannotStartPutsTheBlockBack: nothing is half done.
+func TestRetryThatCannotStartPutsTheBlockBack(t *testing.T) {
+	g, s, f := newGate(t, rollout.Status{Phase: rollout.PhaseRolledBack, StableVersion: "v1"})
+	block := rollout.Block{Version: "v2", Reason: "error rate", At: t0}
+	s.blocks = []rollout.Block{block}
+	f.startErr = errors.New("throttled")
+	if _, err := g.Retry(context.Background(), "web"); err == nil || !strings.Contains(err.Error(), "throttled") {
+		t.Fatalf("Retry: %v", err)
+	}
+	if len(s.blocks) != 2 || s.blocks[1] != block || len(s.claims) != 0 || len(s.events) != 0 {
+		t.Errorf("after the failed retry: blocks %v claims %v events %v; want the block back, no claim, no event", s.blocks, s.claims, s.events)
+	}
+}
+
+// fakeOwners is the lease-owner check: dead holders are recovered by
+// releasing the lease in the fake store.
+type fakeOwners struct {
+	s      *fakeStore
+	status map[string]string
+	calls  []string
+}
+
+func (o *fakeOwners) Check(_ context.Context, _ string, st rollout.Status, foundBy string) (safetynet.OwnerCheck, error) {
+	o.calls = append(o.calls, foundBy)
+	c := safetynet.OwnerCheck{Holder: st.ExecutionARN, Status: o.status[st.ExecutionARN]}
+	if safetynet.Alive(c.Status) {
+		return c, nil
+	}
+	o.s.status.ExecutionARN, o.s.status.Phase = "", rollout.PhaseRolledBack
+	o.s.blocks = append(o.s.blocks, rollout.Block{Version: st.CanaryVersion, Reason: "ended " + c.Status, At: t0})
+	c.Dead, c.Recovered = true, true
+	return c, nil
+}
+
+// TestRetryRecoversADeadHolder: after an abort whose safety-net event
+// was lost, retry recovers the Cell first, then retries the version.
+func TestRetryRecoversADeadHolder(t *testing.T) {
+	st := paused()
+	st.TaskToken = ""
+	s := &fakeStore{status: st}
+	f := &fakeSFN{executions: map[string]sfntypes.ExecutionStatus{holder: sfntypes.ExecutionStatusAborted}}
+	owners := &fakeOwners{s: s, status: map[string]string{holder: "ABORTED"}}
+	g, err := gate.New(gate.Deps{Store: s, SFN: f, StateMachineARN: machine, Actor: "alice", Owners: owners, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Retry(context.Background(), "web")
+	if err != nil {
+		t.Fatalf("Retry: %v", err)
+	}
+	if len(owners.calls) != 1 || !strings.Contains(owners.calls[0], "retry by alice") || res.Attempt != 2 || res.Version != "v2" {
+		t.Errorf("owner checks %v, result %+v; want one check and attempt 2 of v2", owners.calls, res)
+	}
+}
+
+// TestAbortOfADeadHolderRecoversIt: an abort that finds the holder
+// already ended recovers the Cell instead of stopping anything.
+func TestAbortOfADeadHolderRecoversIt(t *testing.T) {
+	st := paused()
+	st.TaskToken = ""
+	s := &fakeStore{status: st}
+	f := &fakeSFN{executions: map[string]sfntypes.ExecutionStatus{holder: sfntypes.ExecutionStatusAborted}}
+	owners := &fakeOwners{s: s, status: map[string]string{holder: "ABORTED"}}
+	g, err := gate.New(gate.Deps{Store: s, SFN: f, StateMachineARN: machine, Actor: "alice", Owners: owners, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := g.Abort(context.Background(), "web", "late")
+	if err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	if !strings.Contains(res.Message, "had already ended ABORTED") || len(f.stops) != 0 || len(s.events) != 0 || s.status.Leased() {
+		t.Errorf("Abort of a dead holder: %+v, stops %v, events %v, leased %t; want recovered, nothing stopped or recorded by the gate", res, f.stops, s.events, s.status.Leased())
 	}
 }

@@ -190,7 +190,11 @@ func Deploy(ctx context.Context, s *Stack, o OkraOptions) (*Okra, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := gate.New(gate.Deps{Store: st, SFN: cfg.SFN(), StateMachineARN: machine, Actor: "okra-local", Now: o.Now, Logger: log})
+	owners, err := safetynet.NewOwners(h, cfg.SFN(), log)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gate.New(gate.Deps{Store: st, SFN: cfg.SFN(), StateMachineARN: machine, Actor: "okra-local", Owners: owners, Now: o.Now, Logger: log})
 	if err != nil {
 		return nil, err
 	}

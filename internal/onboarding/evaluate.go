@@ -78,6 +78,10 @@ func (o *Onboarder) evaluate(ctx context.Context, r *run, lc loadedCell, m membe
 		r.f.add("Cell "+lc.name+": reading its status", err)
 		return
 	}
+	if rec, err = o.checkOwner(ctx, r, lc.name, rec); err != nil {
+		r.f.add("Cell "+lc.name+": checking its lease holder", err)
+		return
+	}
 	blocked, err := o.status.ListBlocked(ctx, lc.name)
 	if err != nil {
 		r.f.add("Cell "+lc.name+": reading its blocked versions", err)
@@ -108,6 +112,25 @@ func (o *Onboarder) evaluate(ctx context.Context, r *run, lc loadedCell, m membe
 		}
 		o.explain(ctx, r, lc, d.Reason+note)
 	}
+}
+
+// checkOwner makes sure a lease in rec belongs to a running execution:
+// one that ended gets the safety net's recovery now (Deps.Owners), and
+// the status is read again. Without Owners, rec is returned as read.
+func (o *Onboarder) checkOwner(ctx context.Context, r *run, cellName string, rec store.StatusRecord) (store.StatusRecord, error) {
+	if o.owners == nil || !rec.Status.Leased() {
+		return rec, nil
+	}
+	check, err := o.owners.Check(ctx, cellName, rec.Status, r.trigger)
+	if err != nil {
+		return rec, err
+	}
+	if !check.Dead {
+		return rec, nil
+	}
+	o.log.InfoContext(ctx, "recovered the rollout of a lease holder that no longer ran", "cell", cellName, "trigger", r.trigger,
+		"execution", check.Holder, "status", check.Status, "recoveredHere", check.Recovered)
+	return o.status.GetStatus(ctx, cellName)
 }
 
 // explain writes msg into the Cell's status message, when it differs and

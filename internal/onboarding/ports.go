@@ -18,6 +18,7 @@ import (
 	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
+	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/targetgroups"
 )
@@ -100,7 +101,15 @@ type Rollouts interface {
 	StateMachineARN() string
 }
 
+// LeaseOwners checks the execution holding a Cell's lease and gives the
+// rollout of one that no longer runs the safety net's recovery at once.
+// *safetynet.Owners satisfies it.
+type LeaseOwners interface {
+	Check(ctx context.Context, cellName string, st rollout.Status, foundBy string) (safetynet.OwnerCheck, error)
+}
+
 var (
+	_ LeaseOwners        = (*safetynet.Owners)(nil)
 	_ ClusterReader      = (*discovery.Clusters)(nil)
 	_ TargetGroupManager = (*targetgroups.Manager)(nil)
 	_ CellStore          = (*store.Store)(nil)
@@ -125,6 +134,9 @@ type Deps struct {
 	ArgoCD ClusterRegistry
 	// VPCs, when set, finds a cluster's VPC when DescribeCluster has none.
 	VPCs VPCResolver
+	// Owners checks every lease the evaluation reads (DepsFromAWS sets
+	// it); nil trusts a recorded lease as it is (unit tests with fakes).
+	Owners LeaseOwners
 	// ActiveTimeout bounds the wait for a created cluster to turn ACTIVE
 	// (options.ClusterActiveTimeout; default 10 minutes). The
 	// cluster-events function's timeout must exceed it; the wait also
@@ -149,6 +161,7 @@ type Onboarder struct {
 	rollouts      Rollouts
 	argocd        ClusterRegistry
 	vpcs          VPCResolver
+	owners        LeaseOwners
 	activeTimeout time.Duration
 	clock         Clock
 	log           *slog.Logger
@@ -172,7 +185,7 @@ func New(deps Deps) (*Onboarder, error) {
 	o := &Onboarder{
 		clusters: deps.Clusters, targetGroups: deps.TargetGroups, discovery: deps.Discovery,
 		listener: deps.Listener, cells: deps.Cells, status: deps.Status, registry: deps.Registry,
-		rollouts: deps.Rollouts, argocd: deps.ArgoCD, vpcs: deps.VPCs,
+		rollouts: deps.Rollouts, argocd: deps.ArgoCD, vpcs: deps.VPCs, owners: deps.Owners,
 		activeTimeout: deps.ActiveTimeout, clock: deps.Clock, log: deps.Logger,
 	}
 	if o.activeTimeout <= 0 {

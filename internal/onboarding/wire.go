@@ -15,6 +15,7 @@ import (
 	"github.com/okrahq/okra/internal/lambdamain"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/options"
+	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/targetgroups"
 )
@@ -52,6 +53,10 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		return Deps{}, err
 	}
 	st := store.New(cfg.DynamoDB(), opts.TableName, store.Options{Logger: log})
+	owners, err := safetynet.NewOwnersFromConfig(cfg, opts, log)
+	if err != nil {
+		return Deps{}, fmt.Errorf("building the lease-owner check, %w", err)
+	}
 	deps := Deps{
 		Clusters:      discovery.NewClusters(eksClient, discovery.Options{Logger: log}),
 		TargetGroups:  tgs,
@@ -62,6 +67,7 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		Registry:      st,
 		Rollouts:      executions.New(cfg.SFN(), opts.StateMachineARN, log),
 		VPCs:          SubnetVPCs{EKS: eksClient, EC2: cfg.EC2()},
+		Owners:        owners,
 		ActiveTimeout: opts.ClusterActiveTimeout,
 		Logger:        log,
 	}

@@ -21,3 +21,17 @@ func NewFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (*Han
 	}
 	return New(Deps{Recoverer: recoverer, Executions: cfg.SFN(), StateMachineARN: o.StateMachineARN, Logger: log})
 }
+
+// NewOwnersFromConfig builds the lease-owner check over one AWS
+// configuration: the rollout handlers' recovery and Step Functions.
+func NewOwnersFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (*Owners, error) {
+	deps, err := steps.DepsFromConfig(cfg, o, log)
+	if err != nil {
+		return nil, err
+	}
+	recoverer, err := steps.New(deps)
+	if err != nil {
+		return nil, err
+	}
+	return NewOwners(recoverer, cfg.SFN(), log)
+}

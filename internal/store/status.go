@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -315,4 +316,184 @@ func (s *Store) PutStatus(ctx context.Context, cellName string, st rollout.Statu
 	}
 	s.log.InfoContext(ctx, "put status", "cell", cellName, "phase", st.Phase, "revision", next)
 	return next, nil
+}
+
+// SKGatePrefix starts the sort key of a gate claim: CELL#<name> /
+// GATE#<key>, one item per gate answered (an approval's task token, the
+// stop of an execution, the retry of a block).
+const SKGatePrefix = "GATE#"
+
+// gateClaimRetention is how long a gate claim stays (TTL), long after
+// anyone asks who answered the gate.
+const gateClaimRetention = 30 * 24 * time.Hour
+
+// GateClaim records who takes one gate of a Cell's rollout: promote or
+// abort answering an approval, abort stopping an execution, retry
+// unblocking a version. The claim comes before the Step Functions call,
+// so concurrent callers never both make it; Done says the call went
+// through.
+type GateClaim struct {
+	// Key names the gate (unique per Cell), e.g. "approval#NAME#HASH".
+	Key string `dynamodbav:"gateKey"`
+	// Action is what the claimer does: promote, abort or retry.
+	Action string `dynamodbav:"action"`
+	Actor  string `dynamodbav:"actor"`
+	// ID tells claims by the same actor apart (one per caller).
+	ID        string    `dynamodbav:"claimId"`
+	Execution string    `dynamodbav:"executionArn,omitempty"`
+	Version   string    `dynamodbav:"version,omitempty"`
+	At        time.Time `dynamodbav:"at"`
+	Done      bool      `dynamodbav:"done"`
+}
+
+// GateClaimedError says another caller holds the gate: Claim is theirs.
+type GateClaimedError struct {
+	Cell  string
+	Claim GateClaim
+}
+
+func (e *GateClaimedError) Error() string {
+	verb := "was taken"
+	if !e.Claim.Done {
+		verb = "is being taken"
+	}
+	return fmt.Sprintf("gate %s of Cell %q %s by %s (%s) at %s", e.Claim.Key, e.Cell, verb, e.Claim.Actor, e.Claim.Action, e.Claim.At.UTC().Format(time.RFC3339))
+}
+
+// ClaimGate takes the gate c.Key of the Cell for c (c.At defaults to now,
+// Done is cleared). Of concurrent callers exactly one gets it, with one
+// conditional write; the others get a *GateClaimedError with the
+// winner's claim. A claim left not Done for longer than staleAfter (its
+// claimer died between the claim and its Step Functions call) may be
+// taken over; a Done claim never is.
+func (s *Store) ClaimGate(ctx context.Context, cellName string, c GateClaim, staleAfter time.Duration) (GateClaim, error) {
+	if err := checkName(KindCell, cellName); err != nil {
+		return GateClaim{}, err
+	}
+	if c.Key == "" || c.ID == "" {
+		return GateClaim{}, fmt.Errorf("claiming a gate of Cell %q: key and claim id are required", cellName)
+	}
+	now := s.now().UTC()
+	if c.At.IsZero() {
+		c.At = now
+	}
+	c.At, c.Done = c.At.UTC(), false
+	item, err := attributevalue.MarshalMap(c)
+	if err != nil {
+		return GateClaim{}, fmt.Errorf("encoding gate claim %s of Cell %q, %w", c.Key, cellName, err)
+	}
+	for k, v := range key(cellPK(cellName), SKGatePrefix+c.Key) {
+		item[k] = v
+	}
+	item[AttrExpiresAt] = num(now.Add(gateClaimRetention).Unix())
+	s.log.InfoContext(ctx, "claiming gate", "cell", cellName, "gate", c.Key, "action", c.Action, "actor", c.Actor)
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(s.table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(#pk) OR (#done = :false AND #at < :stale)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": AttrPK, "#done": "done", "#at": "at",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":false": &types.AttributeValueMemberBOOL{Value: false},
+			":stale": str(now.Add(-staleAfter).Format(time.RFC3339Nano)),
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, refused := conditionFailed(err); refused {
+		var theirs GateClaim
+		if err := attributevalue.UnmarshalMap(old, &theirs); err != nil {
+			return GateClaim{}, fmt.Errorf("decoding gate claim %s of Cell %q, %w", c.Key, cellName, err)
+		}
+		s.log.InfoContext(ctx, "gate already claimed", "cell", cellName, "gate", c.Key, "by", theirs.Actor, "at", theirs.At)
+		return GateClaim{}, &GateClaimedError{Cell: cellName, Claim: theirs}
+	}
+	if err != nil {
+		return GateClaim{}, fmt.Errorf("claiming gate %s of Cell %q, %w", c.Key, cellName, err)
+	}
+	s.log.InfoContext(ctx, "claimed gate", "cell", cellName, "gate", c.Key, "action", c.Action, "actor", c.Actor)
+	return c, nil
+}
+
+// CompleteGate marks c (which ClaimGate returned) Done: its Step
+// Functions call went through, so the claim is final.
+func (s *Store) CompleteGate(ctx context.Context, cellName string, c GateClaim) error {
+	return s.endGate(ctx, cellName, c, true)
+}
+
+// ReleaseGate removes c (which ClaimGate returned) when its Step
+// Functions call failed, so the gate can be answered again. A claim that
+// is no longer c's (taken over) is left alone.
+func (s *Store) ReleaseGate(ctx context.Context, cellName string, c GateClaim) error {
+	return s.endGate(ctx, cellName, c, false)
+}
+
+func (s *Store) endGate(ctx context.Context, cellName string, c GateClaim, done bool) error {
+	names := map[string]string{"#id": "claimId"}
+	values := map[string]types.AttributeValue{":id": str(c.ID)}
+	k := key(cellPK(cellName), SKGatePrefix+c.Key)
+	var err error
+	if done {
+		names["#done"] = "done"
+		values[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+		_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(s.table), Key: k,
+			UpdateExpression:          aws.String("SET #done = :true"),
+			ConditionExpression:       aws.String("#id = :id"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+	} else {
+		_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName: aws.String(s.table), Key: k,
+			ConditionExpression:       aws.String("#id = :id"),
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		})
+	}
+	if _, refused := conditionFailed(err); refused {
+		s.log.WarnContext(ctx, "gate claim no longer ours", "cell", cellName, "gate", c.Key, "done", done)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("ending gate claim %s of Cell %q, %w", c.Key, cellName, err)
+	}
+	s.log.InfoContext(ctx, "ended gate claim", "cell", cellName, "gate", c.Key, "done", done)
+	return nil
+}
+
+// LatestGate returns the newest claim of the Cell whose key begins with
+// prefix, and whether there is one.
+func (s *Store) LatestGate(ctx context.Context, cellName, prefix string) (GateClaim, bool, error) {
+	if err := checkName(KindCell, cellName); err != nil {
+		return GateClaim{}, false, err
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(cellPK(cellName)), ":prefix": str(SKGatePrefix + prefix)},
+		ConsistentRead:            aws.Bool(true),
+	}
+	var latest GateClaim
+	found := false
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return GateClaim{}, false, fmt.Errorf("listing gate claims of Cell %q, %w", cellName, err)
+		}
+		for _, item := range out.Items {
+			var c GateClaim
+			if err := attributevalue.UnmarshalMap(item, &c); err != nil {
+				return GateClaim{}, false, fmt.Errorf("decoding a gate claim of Cell %q, %w", cellName, err)
+			}
+			if !found || c.At.After(latest.At) {
+				latest, found = c, true
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return latest, found, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

@@ -10,6 +10,7 @@
 //	Cell status        CELL#<name>      STATUS
 //	history event      CELL#<name>      EVENT#<time>#<seq>
 //	blocked version    CELL#<name>      BLOCK#<version>
+//	gate claim         CELL#<name>      GATE#<gate>
 //	cluster            CLUSTER#<name>   META
 //
 // Specs and status carry a revision for optimistic concurrency: a write
