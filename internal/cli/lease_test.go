@@ -23,8 +23,6 @@ import (
 // one state waiting a day, so an execution stays RUNNING until stopped.
 const rolloutMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:okra-rollout"
 
-func executionName(arn string) string { return arn[strings.LastIndex(arn, ":")+1:] }
-
 // runningExecution makes sure the execution name of rolloutMachine runs
 // in the shared moto, and returns its ARN.
 func runningExecution(t *testing.T, e *awsEnv, name string) string {

@@ -108,8 +108,8 @@ func (f *fixture) count(kind store.EventType, execution string) int {
 func TestConcurrentPromotesOneWins(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, canary(50, "pause"), time.Second, map[string]bool{"v1": true, "v2": true})
-	w := f.watch()
-	defer func() { f.checkRoutes(w.Stop()) }()
+	m := f.monitor()
+	defer m.assertClean()
 	arn := f.start("v2", 1)
 	f.waitPaused(arn)
 	errs := f.concurrentGates(5, func(g *gate.Gate) (gate.Result, error) { return g.Promote(f.ctx, f.name) })
@@ -147,8 +147,8 @@ func TestConcurrentAbortsOneWins(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, canary(30, tc.pause, 60), time.Second, map[string]bool{"v1": true, "v2": true})
-			w := f.watch()
-			defer func() { f.checkRoutes(w.Stop()) }()
+			m := f.monitor()
+			defer m.assertClean()
 			arn := f.start("v2", 1)
 			tc.paused(f, arn)
 			errs := f.concurrentGates(5, func(g *gate.Gate) (gate.Result, error) { return g.Abort(f.ctx, f.name, "concurrent abort") })

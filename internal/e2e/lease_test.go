@@ -19,30 +19,6 @@ import (
 	"github.com/okrahq/okra/internal/weights"
 )
 
-// checkRoutes fails the test for any forward action the watcher saw
-// that routes to nothing: a target group that is not one of the
-// fixture's (all healthy here), or no weight at all.
-func (f *fixture) checkRoutes(seen []weights.Forward) {
-	f.t.Helper()
-	known := map[string]bool{}
-	for _, g := range f.groups {
-		known[g.ARN] = true
-	}
-	for _, fwd := range seen {
-		if fwd.Total() <= 0 {
-			f.t.Errorf("the listener routed to nothing: %s", f.describe(fwd))
-		}
-		for _, tg := range fwd.TargetGroups {
-			if tg.Weight > 0 && !known[tg.ARN] {
-				f.t.Errorf("the listener gave weight to an unknown target group: %s", f.describe(fwd))
-			}
-		}
-	}
-	if len(seen) == 0 {
-		f.t.Errorf("the watcher saw no forward action")
-	}
-}
-
 // TestAbortWithoutSafetyNetEventIsRecoveredByReconcile: `okra rollout
 // abort` during a timed pause stops the execution; the safety-net event
 // never arrives (EventBridge is best effort; the test never hands it
@@ -81,8 +57,8 @@ func TestAbortWithoutSafetyNetEventIsRecoveredByReconcile(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w := f.watch()
-	defer func() { f.checkRoutes(w.Stop()) }()
+	m := f.monitor()
+	defer m.assertClean()
 
 	abortInPause := func(arn string) {
 		t.Helper()
@@ -108,9 +84,11 @@ func TestAbortWithoutSafetyNetEventIsRecoveredByReconcile(t *testing.T) {
 	reconcileRecovers := func(arn string) {
 		t.Helper()
 		start := time.Now()
-		if _, err := onb.ReconcileAll(ctx); err != nil {
-			t.Fatalf("ReconcileAll: %v\n%s", err, f.dump(arn))
-		}
+		m.Reconciling("the reconcile", func() {
+			if _, err := onb.ReconcileAll(ctx); err != nil {
+				t.Errorf("ReconcileAll: %v\n%s", err, f.dump(arn))
+			}
+		})
 		t.Logf("the reconcile recovered the Cell in %s", time.Since(start).Round(time.Millisecond))
 		if got := f.forward(); !weights.Equal(got, f.snapshot) || got.Stickiness == nil || *got.Stickiness != *f.snapshot.Stickiness {
 			t.Errorf("listener after the reconcile: %s, want the snapshot %s", f.describe(got), f.describe(f.snapshot))
@@ -171,8 +149,8 @@ func TestAbortWithoutSafetyNetEventIsRecoveredByReconcile(t *testing.T) {
 func TestRetryRecoversADeadHolderItself(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, canary(40, time.Minute, 80, "pause"), time.Second, map[string]bool{"v1": true, "v2": true})
-	w := f.watch()
-	defer func() { f.checkRoutes(w.Stop()) }()
+	m := f.monitor()
+	defer m.assertClean()
 	arn := f.start("v2", 1)
 	f.waitFor(arn, "the timed pause", 30*time.Second, func() (bool, string) {
 		st := f.status()
