@@ -517,7 +517,7 @@ func (env *soakEnv) disturb(f *fixture, m *monitor, rng *rand.Rand, run *soakRun
 		}
 		wg.Wait()
 		if won != 1 {
-			m.record(fmt.Sprintf("gates not exclusive: %d of 3 promotes and 1 abort racing succeeded, want exactly one (others: %v)", won, other))
+			m.record(fmt.Sprintf("gates not exclusive: %d of 4 racing calls (3 promotes, 1 abort) succeeded, want exactly one (other errors: %v)", won, other))
 		}
 	case "spec-valid":
 		c := *f.spec
@@ -566,7 +566,10 @@ func (env *soakEnv) resolve(f *fixture, rng *rand.Rand, run *soakRun, arn string
 	lastToken := ""
 	for time.Now().Before(deadline) {
 		rec, err := f.okra.Store.GetStatus(ctx, f.name)
-		if err == nil && rec.Status.Phase == rollout.PhasePaused && rec.Status.TaskToken != "" && rec.Status.TaskToken != lastToken {
+		// Only a running holder's wait is answered: a dead one's token is
+		// stale (moto still accepts it and resumes a stopped execution).
+		if err == nil && rec.Status.Phase == rollout.PhasePaused && rec.Status.TaskToken != "" && rec.Status.TaskToken != lastToken &&
+			!env.ended(f, rec.Status.ExecutionARN) {
 			lastToken = rec.Status.TaskToken
 			run.waits++
 			if err := env.decide(f, rng); err != nil {
