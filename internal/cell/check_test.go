@@ -108,3 +108,32 @@ func TestPathRelated(t *testing.T) {
 		}
 	}
 }
+
+// A template with a wrongly typed count and an undeclared argument gets
+// both reported.
+func TestCheckTemplateReportsEveryProblem(t *testing.T) {
+	doc := `apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: error-rate
+spec:
+  metrics:
+  - name: errors
+    count: many
+    successCondition: result < 0.01
+    provider:
+      datadog:
+        query: "sum:errors{service:{{args.service}}}"
+`
+	tmpl, err := CheckTemplate([]byte(doc))
+	if tmpl == nil || tmpl.Metadata.Name != "error-rate" {
+		t.Errorf("CheckTemplate returned %v, want the decoded template to name it", tmpl)
+	}
+	var verr *ValidationError
+	if !errors.As(err, &verr) || len(verr.Problems) < 2 {
+		t.Fatalf("got %v, want at least two problems", err)
+	}
+	if !strings.Contains(err.Error(), "spec.metrics[0].count: ") || !strings.Contains(err.Error(), "args.service") {
+		t.Errorf("problems lack the count or the undeclared argument:\n%v", err)
+	}
+}

@@ -110,8 +110,11 @@ func newCellApplyCommand(app *App) *cobra.Command {
 		Use:   "apply -f FILE [-f FILE...] [--dry-run]",
 		Short: "Create or update Cells in okra's table",
 		Long: `Decode each Cell strictly, apply the defaults and validate it, with the
-shared analysis templates stored in okra's table. When any Cell is
-invalid, every problem is printed and nothing is written.
+shared analysis templates stored in okra's table, then check its ingress
+against AWS: the listener exists, its protocol fits spec.ingress.type, and
+a rule priority is free or the Cell's own. While a rollout runs, a change
+to spec.ingress is refused, naming the rollout (other changes are taken).
+When any Cell is invalid, every problem is printed and nothing is written.
 
 Each valid Cell is then written with optimistic concurrency: apply reads
 the stored revision and writes only if it is still current, so a change
@@ -119,7 +122,9 @@ made in between (another apply, an edit in the DynamoDB console) is never
 overwritten; apply reports it and you re-run apply. The stored Cell has
 its defaults filled in; a Cell that would not change is left alone.
 
-The config-change function picks the change up from the table's stream.
+The config-change function picks the change up from the table's stream
+and records it in the Cell's history (okra rollout history) with what
+changed.
 
 Exit status: 0 when every Cell was applied, 1 when a Cell is invalid or a
 write failed, 2 when a file cannot be read or the command line is wrong.`,

@@ -122,3 +122,31 @@ func TestCellApplyRefusesAnIngressChangeMidRollout(t *testing.T) {
 		t.Errorf("a step change mid-rollout printed %q, want it configured", r.stdout)
 	}
 }
+
+// A template apply is a TemplateApplied event, with what changed, in the
+// history of each Cell that names the template, and of no other.
+func TestTemplateApplyIsInTheHistoryOfItsCells(t *testing.T) {
+	e := newAWSEnv(t)
+	e.mustRun("", "template", "apply", "-f", templates+"/datadog-error-rate.yaml")
+	e.mustRun("", "cell", "apply", "-f", examples+"/shared-template-step.yaml", "-f", examples+"/alb-basic.yaml")
+	changed := strings.Replace(mustRead(t, templates+"/datadog-error-rate.yaml"), "    count: 3", "    count: 4", 1)
+	if r := e.mustRun(changed, "template", "apply", "-f", "-"); r.stdout != "template \"datadog-error-rate\" configured (revision 2)\n" {
+		t.Fatalf("template apply printed %q", r.stdout)
+	}
+	evs, err := e.store.ListEvents(e.ctx, "orders", 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		if ev.Type == store.EventTemplateApplied {
+			got = append(got, ev.Message)
+		}
+	}
+	if want := "template datadog-error-rate revision 2: metrics[0].count 3→4"; len(got) != 1 || got[0] != want {
+		t.Errorf("TemplateApplied events of orders %q, want [%q]", got, want)
+	}
+	if evs, _ := e.store.ListEvents(e.ctx, "web", 0, false); len(evs) != 0 {
+		t.Errorf("cell web, which does not use the template, got events %+v", evs)
+	}
+}

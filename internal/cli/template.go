@@ -164,7 +164,50 @@ func (a *App) applyTemplate(ctx context.Context, st *store.Store, t *cell.Analys
 		return res, staleOr(err, "template", name)
 	}
 	res.Revision = rev
+	a.recordTemplateApplied(ctx, st, rev, rec.Template, t)
 	return res, nil
+}
+
+// recordTemplateApplied writes a TemplateApplied event, with what changed,
+// into the history of every stored Cell that names the template: a shared
+// template's change is a change to how those Cells' rollouts are judged.
+// The template is already stored, so a failure here is reported on stderr
+// and does not fail the apply. (Template items are not on config-change's
+// stream path, so a template edited in the DynamoDB console is not
+// recorded.)
+func (a *App) recordTemplateApplied(ctx context.Context, st *store.Store, rev int64, old, t *cell.AnalysisTemplate) {
+	name := t.Metadata.Name
+	var oldDoc any
+	if old != nil {
+		oldDoc = old
+	}
+	summary := "created"
+	if oldDoc != nil {
+		changes, err := cell.Diff(oldDoc, t)
+		if err != nil {
+			summary = "no diff: " + err.Error()
+		} else {
+			summary = cell.Summary(changes)
+		}
+	}
+	cells, err := st.ListCells(ctx)
+	if err != nil {
+		fmt.Fprintf(a.Err, "okra: template %q applied, but its history events were not written: %v\n", name, a.explain(err))
+		return
+	}
+	for _, rec := range cells {
+		if rec.Cell == nil || !slices.Contains(sharedTemplateNames(rec.Cell), name) {
+			continue
+		}
+		ev := store.Event{
+			Type:    store.EventTemplateApplied,
+			Message: fmt.Sprintf("template %s revision %d: %s", name, rev, summary),
+			Details: map[string]string{"template": name, "revision": strconv.FormatInt(rev, 10)},
+		}
+		if _, err := st.AppendEvent(ctx, rec.Name, ev); err != nil {
+			fmt.Fprintf(a.Err, "okra: template %q applied, but the history event of cell %q was not written: %v\n", name, rec.Name, a.explain(err))
+		}
+	}
 }
 
 func newTemplateGetCommand(app *App) *cobra.Command {

@@ -27,6 +27,9 @@ const (
 	// (through the DynamoDB console) while a rollout runs; the rollout
 	// keeps routing where it started, and the change waits for it to end.
 	EventSpecIngressHeld EventType = "SpecIngressHeld"
+	// EventTemplateApplied: a shared analysis template the Cell names was
+	// applied (okra template apply), with what changed.
+	EventTemplateApplied EventType = "TemplateApplied"
 	EventRolloutStarted  EventType = "RolloutStarted"
 	// EventRolloutTriggered: a trigger (cluster event, reconcile, config
 	// change) started a rollout execution; the execution records
