@@ -93,6 +93,7 @@ type budgetFlags struct {
 	foreign float64
 }
 
+// counts parses a comma-separated list of positive counts.
 func counts(flagName, v string) ([]int, error) {
 	var out []int
 	for _, s := range strings.Split(v, ",") {
@@ -123,11 +124,11 @@ func run(out, sizes string, coldRuns int, selected map[string]bool, budget budge
 	progress := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "okra-bench: "+format+"\n", a...) }
 
 	if selected["reconcile"] {
-		for _, s := range strings.Split(sizes, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil || n < 1 {
-				return fmt.Errorf("-sizes: %q is not a positive count", s)
-			}
+		ns, err := counts("sizes", sizes)
+		if err != nil {
+			return err
+		}
+		for _, n := range ns {
 			progress("reconcile with %d clusters", n)
 			t := time.Now()
 			res, err := bench.RunReconcile(ctx, n, log)
