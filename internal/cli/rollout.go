@@ -133,7 +133,7 @@ func (a *App) statusSource(ctx context.Context, name string) (*statusSource, err
 	return &statusSource{
 		name: name, st: st,
 		lis:    listener.New(elb, listener.Options{Logger: log}),
-		tgs:    discovery.NewTargetGroups(elb, discovery.Options{Logger: log}),
+		tgs:    discovery.NewTargetGroups(elb, cfg.Tagging(), discovery.Options{Logger: log}),
 		events: 100,
 	}, nil
 }

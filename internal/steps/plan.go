@@ -126,6 +126,9 @@ func (h *Handlers) AcquireLease(ctx context.Context, in PlanInput) (rollout.Acti
 	if err != nil {
 		return rollout.Action{}, h.giveUp(ctx, in, err)
 	}
+	if found.TargetGroups, err = h.discover.HealthForDecision(ctx, c, found.TargetGroups, fwd); err != nil {
+		return rollout.Action{}, h.giveUp(ctx, in, err)
+	}
 	blocks, err := h.store.ListBlocked(ctx, in.Cell)
 	if err != nil {
 		return rollout.Action{}, h.giveUp(ctx, in, err)
@@ -431,6 +434,9 @@ func (h *Handlers) plan(ctx context.Context, cellName string, st rollout.Status)
 	}
 	fwd, err := h.listener.Read(ctx, c.Spec.Ingress)
 	if err != nil {
+		return rollout.Action{}, nil, 0, err
+	}
+	if found.TargetGroups, err = h.discover.HealthForDecision(ctx, c, found.TargetGroups, fwd); err != nil {
 		return rollout.Action{}, nil, 0, err
 	}
 	blocks, err := h.store.ListBlocked(ctx, cellName)

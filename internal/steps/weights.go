@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -111,11 +112,27 @@ func (h *Handlers) healthGate(ctx context.Context, c *cell.Cell, canary string, 
 	}
 	byARN := groupsByARN(found.TargetGroups)
 	var canaryARNs []string
+	var canaryGroups []inventory.TargetGroup
 	for _, tg := range next.TargetGroups {
 		g, ok := byARN[tg.ARN]
 		if !ok || g.Version == canary {
 			canaryARNs = append(canaryARNs, tg.ARN)
 		}
+		if ok && g.Version == canary {
+			canaryGroups = append(canaryGroups, g)
+		}
+	}
+	// Only the canary's groups' health is read; one gone meanwhile counts
+	// as not found.
+	withHealth, err := h.discover.Health(ctx, canaryGroups)
+	if err != nil {
+		return err
+	}
+	for _, g := range canaryGroups {
+		delete(byARN, g.ARN)
+	}
+	for _, g := range withHealth {
+		byARN[g.ARN] = g
 	}
 	minHealthy := int(cell.DefaultMinHealthyTargets)
 	if m := c.Spec.MinHealthyTargets; m != nil {

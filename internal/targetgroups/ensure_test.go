@@ -18,7 +18,7 @@ import (
 
 func newManager(t *testing.T, elb *fakeELB, eks *fakeEKS, asg *fakeASG) *targetgroups.Manager {
 	t.Helper()
-	deps := targetgroups.Deps{ELBv2: elb, Logger: quiet}
+	deps := targetgroups.Deps{ELBv2: elb, Tagging: elb, Logger: quiet}
 	if eks != nil {
 		deps.EKS = eks
 	}
@@ -195,9 +195,9 @@ func TestEnsureIdempotentWithFake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Ensure: %v", err)
 	}
-	// Miss by name, scan (1 page, 0 tag batches: no groups yet), create,
-	// check the created group's tags.
-	if got := elb.calls; got["DescribeTargetGroups"] != 2 || got["CreateTargetGroup"] != 1 || got["DescribeTags"] != 1 {
+	// Miss by name, look up by tags (one GetResources, no ELBv2 scan),
+	// create, check the created group's tags.
+	if got := elb.calls; len(got) != 4 || got["DescribeTargetGroups"] != 1 || got["GetResources"] != 1 || got["CreateTargetGroup"] != 1 || got["DescribeTags"] != 1 {
 		t.Fatalf("first Ensure calls = %v", got)
 	}
 	elb.calls = map[string]int{}
