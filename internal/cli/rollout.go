@@ -104,7 +104,7 @@ rollout ends rolled back, and when --timeout passes first.`,
 		}),
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw until the rollout ends or Ctrl-C")
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between redraws with --watch")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between redraws with --watch (each frame costs calls in proportion to the Cell, not the account)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --watch, give up (exit status 1) after this long; 0 waits forever")
 	cmd.Flags().IntVar(&measurements, "measurements", defaultMeasurements, "how many of the latest analysis measurements to show")
 	return cmd
