@@ -175,7 +175,11 @@ func (s *statusSource) read(ctx context.Context, now time.Time) (statusInput, er
 		in.ForwardErr = oneLine(err)
 	}
 	if found, err := s.tgs.ForCell(ctx, in.Cell); err == nil {
-		in.TargetGroups = found.TargetGroups
+		if withHealth, err := s.tgs.Health(ctx, found.TargetGroups); err == nil {
+			in.TargetGroups = withHealth
+		} else {
+			in.TargetGroups = found.TargetGroups
+		}
 	}
 	return in, nil
 }
