@@ -20,8 +20,9 @@ const (
 	// deleteStoreItems: DeleteItem (cluster records of deleted clusters).
 	deleteStoreItems access = "deleteStoreItems"
 	// readLoadBalancers: the ELBv2 Describe* calls okra makes (listeners,
-	// rules, tags, target groups, target health). ELBv2 Describe* calls
-	// have no resource-level permissions.
+	// rules, tags, target groups, target health) and tag:GetResources,
+	// with which discovery finds a Cell's target groups. Neither has
+	// resource-level permissions.
 	readLoadBalancers access = "readLoadBalancers"
 	// setWeights: ModifyListener on the Cells' listeners and ModifyRule on
 	// okra's rules (tagged okra:managed=true).

@@ -16,6 +16,8 @@ var (
 	elbRead      = []string{
 		"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags",
 		"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
+		// Discovery finds a Cell's target groups by their tags.
+		"tag:GetResources",
 	}
 	weightActions = []string{"elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"}
 	ruleActions   = []string{"elasticloadbalancing:CreateRule", "elasticloadbalancing:AddTags"}
@@ -136,7 +138,7 @@ func allIdentityStatements(s *synthesized) map[string][]policyStatement {
 var resourceStarAllowed = []string{
 	"xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
 	"elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules", "elasticloadbalancing:DescribeTags",
-	"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth",
+	"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth", "tag:GetResources",
 	"autoscaling:DescribeLoadBalancerTargetGroups", "eks:ListClusters", "cloudwatch:GetMetricData", "dynamodb:ListStreams",
 	// Step Functions' log delivery (CloudWatch Logs vended logs).
 	"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",

@@ -160,6 +160,12 @@ func (r resources) statements(a access, listenerArnsGiven bool) []statement {
 			},
 			Resources: []string{"*"},
 			Wildcard:  "ELBv2 Describe* actions support no resource-level permissions",
+		}, {
+			// Discovery finds a Cell's target groups by their tags.
+			Sid:       "FindTargetGroupsByTags",
+			Actions:   []string{"tag:GetResources"},
+			Resources: []string{"*"},
+			Wildcard:  "tag:GetResources supports no resource-level permissions",
 		}}
 	case setWeights:
 		out := []statement{{

@@ -22,11 +22,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingschemas "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/transport/http/protocol/awsjson"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
 
@@ -161,6 +164,19 @@ func NewRetryer(mode aws.RetryMode, maxAttempts int) aws.Retryer {
 
 // ELBv2 returns an Elastic Load Balancing v2 client.
 func (c Config) ELBv2() *elbv2.Client { return elbv2.NewFromConfig(c.AWS) }
+
+// Tagging returns a Resource Groups Tagging API client: discovery finds a
+// Cell's target groups by their tags with it (tag:GetResources) instead of
+// reading every target group of the account. Against a custom endpoint it
+// speaks awsJson1_1, as for CloudWatch: the local emulator does not
+// understand the SDK's default (RPCv2 CBOR), while AWS accepts both.
+func (c Config) Tagging() *resourcegroupstaggingapi.Client {
+	return resourcegroupstaggingapi.NewFromConfig(c.AWS, func(o *resourcegroupstaggingapi.Options) {
+		if c.Endpoint != "" {
+			o.Protocol = awsjson.New11(taggingschemas.ResourceGroupsTaggingAPI_20170126)
+		}
+	})
+}
 
 // EKS returns an EKS client.
 func (c Config) EKS() *eks.Client { return eks.NewFromConfig(c.AWS) }

@@ -37,6 +37,7 @@ const (
 	opDescribeRules        = "Elastic Load Balancing v2.DescribeRules"
 	opCreateRule           = "Elastic Load Balancing v2.CreateRule"
 	opGetMetricData        = "CloudWatch.GetMetricData"
+	opGetResources         = "Resource Groups Tagging API.GetResources"
 )
 
 // Page and batch sizes the APIs allow.
@@ -44,6 +45,9 @@ const (
 	maxTargetGroupsPage = 400 // DescribeTargetGroups PageSize
 	maxTagsBatch        = 20  // DescribeTags ResourceArns
 	maxClustersPage     = 100 // EKS ListClusters maxResults
+	maxResourcesPage    = 100 // tag:GetResources ResourcesPerPage
+	// benchReplicas is the benchmark Cell's spec.replicas.
+	benchReplicas = 2
 )
 
 // ReconcileRun is one full reconcile and the steady-state one after it,
@@ -136,7 +140,7 @@ func runReconcile(ctx context.Context, n int, budget *budgetRun, log *slog.Logge
 		return run, err
 	}
 	st := store.New(setup.DynamoDB(), table, store.Options{Logger: log})
-	c := benchCell("web", listenerARN, 2, cell.Step{SetWeight: int32p(50)}, cell.Step{Pause: &cell.Pause{Duration: &cell.Duration{Duration: time.Hour}}})
+	c := benchCell("web", listenerARN, benchReplicas, cell.Step{SetWeight: int32p(50)}, cell.Step{Pause: &cell.Pause{Duration: &cell.Duration{Duration: time.Hour}}})
 	// A listener rule the first deployment creates (a default action
 	// cannot forward to nothing before the first version exists).
 	c.Spec.Ingress.Rule = &cell.ListenerRule{Priority: 10, PathPatterns: []string{"/web/*"}}
@@ -327,11 +331,13 @@ type Bound struct {
 // (shown as such in the report).
 func ReconcileBounds(n, t int, first bool) map[string]Bound {
 	b := map[string]Bound{
-		opListClusters:         {ceil(n, maxClustersPage), fmt.Sprintf("⌈%d/%d⌉ pages", n, maxClustersPage)},
-		opDescribeCluster:      {n, "one per cluster"},
-		opDescribeTargetGroups: {ceil(max(t, 1), maxTargetGroupsPage), fmt.Sprintf("one scan: ⌈%d/%d⌉ pages", t, maxTargetGroupsPage)},
-		opDescribeTags:         {ceil(t, maxTagsBatch), fmt.Sprintf("one scan: ⌈%d/%d⌉ batches", t, maxTagsBatch)},
-		opDescribeTargetHealth: {n, "one per selected group"},
+		opListClusters:    {ceil(n, maxClustersPage), fmt.Sprintf("⌈%d/%d⌉ pages", n, maxClustersPage)},
+		opDescribeCluster: {n, "one per cluster"},
+		opGetResources: {ceil(max(t, 1), maxResourcesPage) + ceil(max(n, 1), maxResourcesPage),
+			fmt.Sprintf("okra's groups (⌈%d/%d⌉ pages) and the Cell's (⌈%d/%d⌉)", t, maxResourcesPage, n, maxResourcesPage)},
+		opDescribeTargetGroups: {ceil(t, maxTargetGroupsPage), fmt.Sprintf("settings of okra's groups: ⌈%d/%d⌉ calls by ARN", t, maxTargetGroupsPage)},
+		opDescribeTags:         {0, "GetResources gives the tags"},
+		opDescribeTargetHealth: {benchReplicas, "the planner reads replicas healthy groups"},
 		opDescribeRules:        {1, "read the Cell's rule once"},
 		opCreateRule:           {0, "nothing to change"},
 		opCreateTargetGroup:    {0, "nothing to create"},
@@ -340,6 +346,10 @@ func ReconcileBounds(n, t int, first bool) map[string]Bound {
 		"DynamoDB.GetItem":     {1, "the Cell's status"},
 	}
 	if first {
+		// Nothing of okra's exists before: one empty page of its groups.
+		b[opGetResources] = Bound{1 + ceil(n, maxResourcesPage), fmt.Sprintf("okra's groups (none yet: 1 page) and the Cell's (⌈%d/%d⌉)", n, maxResourcesPage)}
+		b[opDescribeTargetGroups] = Bound{0, "no okra group exists yet"}
+		b[opDescribeTags] = Bound{ceil(n, maxTagsBatch), fmt.Sprintf("confirm okra owns the created groups: ⌈%d/%d⌉ batches", n, maxTagsBatch)}
 		b[opCreateRule] = Bound{1, "the first deployment creates the Cell's rule"}
 		b[opCreateTargetGroup] = Bound{n, "one per cluster (tags inline)"}
 		b["DynamoDB.UpdateItem"] = Bound{n + 1, "a registry entry per cluster; the Cell's status"}

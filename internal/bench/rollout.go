@@ -221,7 +221,7 @@ func RunRollout(ctx context.Context, log *slog.Logger) (RolloutRun, error) {
 	}
 	defaulted := *c
 	defaulted.Default()
-	tgs, err := targetgroups.New(targetgroups.Deps{ELBv2: setup.ELBv2(), EKS: setup.EKS(), Logger: log})
+	tgs, err := targetgroups.New(targetgroups.Deps{ELBv2: setup.ELBv2(), Tagging: setup.Tagging(), EKS: setup.EKS(), Logger: log})
 	if err != nil {
 		return run, err
 	}
@@ -314,7 +314,7 @@ func wire(ctx context.Context, stack *local.Stack, okra *local.Okra, cfg, setup 
 	st := store.New(cfg.DynamoDB(), okra.TableName, store.Options{Logger: log})
 	deps.Store = st
 	starter, err := checks.NewStarter(checks.Options{
-		Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), discovery.Options{Logger: log}), Logger: log,
+		Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), cfg.Tagging(), discovery.Options{Logger: log}), Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func TestCloudWatchCheckAgainstMoto(t *testing.T) {
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := store.New(cfg.DynamoDB(), table, store.Options{Logger: quiet})
-	starter, err := checks.NewStarter(checks.Options{Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), discovery.Options{Logger: quiet}), Logger: quiet})
+	starter, err := checks.NewStarter(checks.Options{Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), cfg.Tagging(), discovery.Options{Logger: quiet}), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

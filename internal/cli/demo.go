@@ -89,7 +89,7 @@ func StatusView(env demo.Env) (demo.StatusView, error) {
 	src := &statusSource{
 		name: env.Cell, st: env.Store,
 		lis:    listener.New(elb, listener.Options{Logger: log}),
-		tgs:    discovery.NewTargetGroups(elb, discovery.Options{Logger: log}),
+		tgs:    discovery.NewTargetGroups(elb, env.AWS.Tagging(), discovery.Options{Logger: log}),
 		events: 100,
 	}
 	return func(ctx context.Context, now time.Time) (string, error) {

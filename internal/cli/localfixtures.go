@@ -130,7 +130,7 @@ ready for "okra local invoke cluster-events --event FILE".`,
 			if err != nil {
 				return err
 			}
-			tgs, _, err := discovery.Tagged(ctx, cfg.ELBv2(), map[string]string{inventory.TagCluster: args[0]}, discovery.Options{Logger: app.logger()})
+			tgs, err := discovery.Tagged(ctx, cfg.Tagging(), map[string]string{inventory.TagCluster: args[0]}, discovery.Options{Logger: app.logger()})
 			if err != nil {
 				return err
 			}

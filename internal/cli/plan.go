@@ -135,7 +135,11 @@ func (a *App) plan(ctx context.Context, name string) (planReport, error) {
 	}
 
 	elb := cfg.ELBv2()
-	found, err := discovery.NewTargetGroups(elb, discovery.Options{Logger: a.logger()}).ForCell(ctx, c)
+	tgs := discovery.NewTargetGroups(elb, cfg.Tagging(), discovery.Options{Logger: a.logger()})
+	found, err := tgs.ForCell(ctx, c)
+	if err == nil {
+		found.TargetGroups, err = tgs.Health(ctx, found.TargetGroups)
+	}
 	if err != nil {
 		return p, fmt.Errorf("discovering the target groups of cell %q, %w", name, err)
 	}

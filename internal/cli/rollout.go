@@ -105,7 +105,7 @@ rollout ends rolled back, and when --timeout passes first.`,
 		}),
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw until the rollout ends or Ctrl-C")
-	cmd.Flags().DurationVar(&interval, "interval", 5*time.Second, "time between redraws with --watch")
+	cmd.Flags().DurationVar(&interval, "interval", 2*time.Second, "time between redraws with --watch (each frame costs calls in proportion to the Cell, not the account)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "with --watch, give up (exit status 1) after this long; 0 waits forever")
 	cmd.Flags().IntVar(&measurements, "measurements", defaultMeasurements, "how many of the latest analysis measurements to show")
 	return cmd
@@ -140,7 +140,7 @@ func (a *App) statusSource(ctx context.Context, name string) (*statusSource, err
 	return &statusSource{
 		app: a, name: name, st: st, owners: owners,
 		lis:    listener.New(elb, listener.Options{Logger: log}),
-		tgs:    discovery.NewTargetGroups(elb, discovery.Options{Logger: log}),
+		tgs:    discovery.NewTargetGroups(elb, cfg.Tagging(), discovery.Options{Logger: log}),
 		events: 100,
 	}, nil
 }
@@ -185,7 +185,11 @@ func (s *statusSource) read(ctx context.Context, now time.Time) (statusInput, er
 		in.ForwardErr = oneLine(err)
 	}
 	if found, err := s.tgs.ForCell(ctx, in.Cell); err == nil {
-		in.TargetGroups = found.TargetGroups
+		if withHealth, err := s.tgs.Health(ctx, found.TargetGroups); err == nil {
+			in.TargetGroups = withHealth
+		} else {
+			in.TargetGroups = found.TargetGroups
+		}
 	}
 	return in, nil
 }

@@ -355,7 +355,7 @@ func (d *run) createClusters(ctx context.Context, clusters []clusterSpec) error 
 		if err := d.invoke(ctx, FunctionClusterEvents, event); err != nil {
 			return err
 		}
-		tgs, _, err := discovery.Tagged(ctx, d.okra.AWS.ELBv2(), map[string]string{"okra:cluster": c.name}, discovery.Options{Logger: d.o.Logger})
+		tgs, err := discovery.Tagged(ctx, d.okra.AWS.Tagging(), map[string]string{"okra:cluster": c.name}, discovery.Options{Logger: d.o.Logger})
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -115,6 +116,7 @@ func clusterFrom(cl *ekstypes.Cluster) inventory.Cluster {
 	}
 	if cl.ResourcesVpcConfig != nil {
 		out.VPCID = aws.ToString(cl.ResourcesVpcConfig.VpcId)
+		out.SubnetIDs = slices.Clone(cl.ResourcesVpcConfig.SubnetIds)
 	}
 	if len(cl.Tags) > 0 {
 		out.Tags = maps.Clone(cl.Tags)

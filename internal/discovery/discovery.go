@@ -1,9 +1,10 @@
 // Package discovery reads what exists in AWS and turns it into inventory
 // values: every EKS cluster of the account and region (ListClusters, every
 // page, then DescribeCluster for each), and the target groups that belong
-// to a Cell (DescribeTargetGroups, DescribeTags in batches of 20, selected
-// by the Cell's ingress.targetGroupSelector and grouped by its version tag,
-// with healthy-target counts from DescribeTargetHealth).
+// to a Cell: selected by the Cell's ingress.targetGroupSelector through the
+// Resource Groups Tagging API (GetResources, so the cost follows the Cell,
+// not the account) and grouped by its version tag, with healthy-target
+// counts from DescribeTargetHealth only for the groups a decision reads.
 //
 // It only reads: it never creates, tags or deletes anything (that is
 // internal/targetgroups), and it makes no rollout decisions (that is the
@@ -23,8 +24,16 @@ import (
 const (
 	// MaxTagsARNs is how many resource ARNs one DescribeTags call accepts.
 	MaxTagsARNs = 20
-	// MaxTargetGroupsPageSize is the largest DescribeTargetGroups page.
-	MaxTargetGroupsPageSize = 400
+	// MaxResourcesPerPage is the largest GetResources ResourcesPerPage.
+	MaxResourcesPerPage = 100
+	// MaxTagsPerPage is the largest GetResources TagsPerPage (the smallest
+	// is 100).
+	MaxTagsPerPage = 500
+	// MaxTagFilters is how many TagFilters one GetResources call accepts.
+	MaxTagFilters = 50
+	// ResourceTypeTargetGroup is the Resource Groups Tagging API's type of
+	// an ELBv2 target group.
+	ResourceTypeTargetGroup = "elasticloadbalancing:targetgroup"
 	// MaxListClustersResults is the largest ListClusters page.
 	MaxListClustersResults = 100
 	// DefaultConcurrency bounds parallel Describe calls.
@@ -39,9 +48,9 @@ type EKSAPI interface {
 }
 
 // ELBv2API is the part of the Elastic Load Balancing v2 API discovery
-// calls. *elasticloadbalancingv2.Client satisfies it.
+// calls: only DescribeTargetHealth, for the groups a decision reads.
+// *elasticloadbalancingv2.Client satisfies it.
 type ELBv2API interface {
-	TaggedAPI
 	DescribeTargetHealth(ctx context.Context, params *elbv2.DescribeTargetHealthInput, optFns ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error)
 }
 
@@ -49,15 +58,15 @@ type ELBv2API interface {
 type Options struct {
 	// Logger receives discovery's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Concurrency bounds parallel DescribeCluster, DescribeTags and
-	// DescribeTargetHealth calls (default DefaultConcurrency).
+	// Concurrency bounds parallel DescribeCluster and DescribeTargetHealth
+	// calls (default DefaultConcurrency).
 	Concurrency int
 	// ListClustersPageSize is ListClusters' maxResults, 1..100 (default
 	// 100). Tests lower it to exercise pagination.
 	ListClustersPageSize int32
-	// TargetGroupsPageSize is DescribeTargetGroups' PageSize, 1..400
-	// (default 400).
-	TargetGroupsPageSize int32
+	// ResourcesPerPage is GetResources' ResourcesPerPage, 1..100 (default
+	// 100). Tests lower it to exercise pagination.
+	ResourcesPerPage int32
 }
 
 func (o Options) withDefaults() Options {
@@ -70,8 +79,8 @@ func (o Options) withDefaults() Options {
 	if o.ListClustersPageSize <= 0 || o.ListClustersPageSize > MaxListClustersResults {
 		o.ListClustersPageSize = MaxListClustersResults
 	}
-	if o.TargetGroupsPageSize <= 0 || o.TargetGroupsPageSize > MaxTargetGroupsPageSize {
-		o.TargetGroupsPageSize = MaxTargetGroupsPageSize
+	if o.ResourcesPerPage <= 0 || o.ResourcesPerPage > MaxResourcesPerPage {
+		o.ResourcesPerPage = MaxResourcesPerPage
 	}
 	return o
 }

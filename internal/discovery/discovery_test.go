@@ -11,11 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/inventory"
+	"github.com/okrahq/okra/internal/weights"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -65,53 +67,111 @@ func TestCountHealthy(t *testing.T) {
 	}
 }
 
-func TestForCellPagesAndBatches(t *testing.T) {
+func TestForCellCostFollowsTheCell(t *testing.T) {
 	tests := []struct {
-		name           string
-		total          int
-		wantTGCalls    int
-		wantTagCalls   int
-		wantHealthCall int
+		name         string
+		foreign      int // groups of other owners in the account
+		cells        int // the Cell's own groups
+		wantPages    int
+		wantELBCalls int
 	}{
-		{name: "empty account", total: 0, wantTGCalls: 1, wantTagCalls: 0},
-		{name: "one group", total: 1, wantTGCalls: 1, wantTagCalls: 1, wantHealthCall: 1},
-		{name: "exactly one tag batch", total: 20, wantTGCalls: 1, wantTagCalls: 1, wantHealthCall: 1},
-		{name: "one over a tag batch", total: 21, wantTGCalls: 1, wantTagCalls: 2, wantHealthCall: 1},
-		{name: "exactly one page", total: 400, wantTGCalls: 1, wantTagCalls: 20, wantHealthCall: 1},
-		{name: "one over a page", total: 401, wantTGCalls: 2, wantTagCalls: 21, wantHealthCall: 1},
-		{name: "a thousand", total: 1000, wantTGCalls: 3, wantTagCalls: 50, wantHealthCall: 1},
+		{name: "empty account", foreign: 0, cells: 0, wantPages: 1},
+		{name: "one group, nothing else", foreign: 0, cells: 1, wantPages: 1},
+		{name: "one group among a thousand", foreign: 1000, cells: 1, wantPages: 1},
+		{name: "a full page of the cell's", foreign: 1000, cells: 100, wantPages: 1},
+		{name: "one over a page", foreign: 1000, cells: 101, wantPages: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeELB()
-			for i := 0; i < tt.total; i++ {
-				tags := map[string]string{"role": "other", "version": "v1"}
-				if i == tt.total/2 {
-					tags = map[string]string{"role": "web", "version": "v2"}
-				}
-				f.add(fmt.Sprintf("tg-%04d", i), tags, healthy)
+			for i := range tt.foreign {
+				f.add(fmt.Sprintf("other-%04d", i), map[string]string{"role": "other", "version": "v1"}, healthy)
 			}
-			d := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet})
+			for i := range tt.cells {
+				f.add(fmt.Sprintf("web-%04d", i), map[string]string{"role": "web", "version": "v2"}, healthy)
+			}
+			d := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet})
 			res, err := d.ForCell(context.Background(), testCell("web", map[string]string{"role": "web"}, ""))
 			if err != nil {
 				t.Fatalf("ForCell: %v", err)
 			}
-			if got := f.count("DescribeTargetGroups"); got != tt.wantTGCalls {
-				t.Errorf("DescribeTargetGroups calls = %d, want %d", got, tt.wantTGCalls)
+			if got := f.count("GetResources"); got != tt.wantPages {
+				t.Errorf("GetResources calls = %d, want %d", got, tt.wantPages)
 			}
-			if got := f.count("DescribeTags"); got != tt.wantTagCalls {
-				t.Errorf("DescribeTags calls = %d, want %d", got, tt.wantTagCalls)
+			for _, op := range []string{"DescribeTargetGroups", "DescribeTags", "DescribeTargetHealth"} {
+				if got := f.count(op); got != 0 {
+					t.Errorf("%s calls = %d, want 0 (ForCell reads no ELBv2)", op, got)
+				}
 			}
-			if got := f.count("DescribeTargetHealth"); got != tt.wantHealthCall {
-				t.Errorf("DescribeTargetHealth calls = %d, want %d (only for matching groups)", got, tt.wantHealthCall)
+			if len(res.TargetGroups) != tt.cells {
+				t.Fatalf("found %d target groups, want %d", len(res.TargetGroups), tt.cells)
 			}
-			if tt.total > 0 {
-				want := fmt.Sprintf("tg-%04d", tt.total/2)
-				if len(res.TargetGroups) != 1 || res.TargetGroups[0].Name != want || res.TargetGroups[0].Version != "v2" || res.TargetGroups[0].HealthyTargets != 1 {
-					t.Errorf("TargetGroups = %+v, want only %s at v2 with 1 healthy target", res.TargetGroups, want)
+			for i, tg := range res.TargetGroups {
+				if want := fmt.Sprintf("web-%04d", i); tg.Name != want || tg.Version != "v2" || tg.HealthyTargets != 0 {
+					t.Fatalf("group %d = %+v, want %s at v2, health not read", i, tg, want)
+				}
+			}
+			withHealth, err := d.Health(context.Background(), res.TargetGroups)
+			if err != nil {
+				t.Fatalf("Health: %v", err)
+			}
+			if got := f.count("DescribeTargetHealth"); got != tt.cells {
+				t.Errorf("DescribeTargetHealth calls = %d, want %d (one per group given)", got, tt.cells)
+			}
+			for _, tg := range withHealth {
+				if tg.HealthyTargets != 1 {
+					t.Fatalf("%s: HealthyTargets = %d, want 1", tg.Name, tg.HealthyTargets)
 				}
 			}
 		})
+	}
+}
+
+func TestTaggedPagesByTags(t *testing.T) {
+	// 30 groups of 20 tags each: TagsPerPage 500 holds 25 of them.
+	f := newFakeELB()
+	for i := range 30 {
+		tags := map[string]string{"role": "web"}
+		for k := range 19 {
+			tags[fmt.Sprintf("k%02d", k)] = "v"
+		}
+		f.add(fmt.Sprintf("tg-%02d", i), tags)
+	}
+	got, err := discovery.Tagged(context.Background(), f, map[string]string{"role": "web"}, discovery.Options{})
+	if err != nil {
+		t.Fatalf("Tagged: %v", err)
+	}
+	if len(got) != 30 {
+		t.Fatalf("Tagged found %d groups, want 30", len(got))
+	}
+	if n := f.count("GetResources"); n != 2 {
+		t.Errorf("GetResources calls = %d, want 2 (25 groups of 20 tags fill 500)", n)
+	}
+	if _, err := discovery.Tagged(context.Background(), f, nil, discovery.Options{}); err == nil {
+		t.Error("Tagged with an empty selector: want an error")
+	}
+	tooMany := map[string]string{}
+	for k := range discovery.MaxTagFilters + 1 {
+		tooMany[fmt.Sprintf("k%d", k)] = "v"
+	}
+	before := f.count("GetResources")
+	if _, err := discovery.Tagged(context.Background(), f, tooMany, discovery.Options{}); err == nil || !strings.Contains(err.Error(), "at most 50") {
+		t.Errorf("Tagged with %d selector tags = %v, want a refusal before calling AWS", len(tooMany), err)
+	}
+	if f.count("GetResources") != before {
+		t.Error("a refused selector reached GetResources")
+	}
+}
+
+func TestNameFromARN(t *testing.T) {
+	for arn, want := range map[string]string{
+		"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-a/0123456789abcdef": "web-a",
+		"arn:aws-cn:elasticloadbalancing:cn-north-1:123456789012:targetgroup/x/1":                "x",
+		"not-an-arn": "not-an-arn",
+	} {
+		if got := discovery.NameFromARN(arn); got != want {
+			t.Errorf("NameFromARN(%q) = %q, want %q", arn, got, want)
+		}
 	}
 }
 
@@ -133,7 +193,6 @@ func TestForCellSelectsAndGroups(t *testing.T) {
 		want            map[string]int // name -> healthy targets
 		wantVersions    map[string][]string
 		wantUnversioned []string
-		wantHealthCalls int
 	}{
 		{
 			name:            "every label must match; default version label",
@@ -141,7 +200,6 @@ func TestForCellSelectsAndGroups(t *testing.T) {
 			want:            map[string]int{"web-a-v1": 2, "web-b-v2": 1, "web-c-v2": 0},
 			wantVersions:    map[string][]string{"v1": {"web-a-v1"}, "v2": {"web-b-v2", "web-c-v2"}},
 			wantUnversioned: []string{"web-custom-label", "web-unversioned"},
-			wantHealthCalls: 3,
 		},
 		{
 			name:            "custom version label",
@@ -150,30 +208,29 @@ func TestForCellSelectsAndGroups(t *testing.T) {
 			want:            map[string]int{"web-custom-label": 1},
 			wantVersions:    map[string][]string{"r7": {"web-custom-label"}},
 			wantUnversioned: []string{"web-a-v1", "web-b-v2", "web-c-v2", "web-unversioned"},
-			wantHealthCalls: 1,
 		},
 		{
-			name:            "value must match exactly",
-			selector:        map[string]string{"role": "web", "env": "Prod"},
-			want:            map[string]int{},
-			wantVersions:    map[string][]string{},
-			wantHealthCalls: 0,
+			name:         "value must match exactly",
+			selector:     map[string]string{"role": "web", "env": "Prod"},
+			want:         map[string]int{},
+			wantVersions: map[string][]string{},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f.calls = map[string]int{}
-			d := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet, Concurrency: 2})
+			d := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet, Concurrency: 2})
 			res, err := d.ForCell(context.Background(), testCell("web", tt.selector, tt.label))
 			if err != nil {
 				t.Fatalf("ForCell: %v", err)
 			}
+			groups, err := d.Health(context.Background(), res.TargetGroups)
+			if err != nil {
+				t.Fatalf("Health: %v", err)
+			}
 			got := map[string]int{}
-			for _, tg := range res.TargetGroups {
+			for _, tg := range groups {
 				got[tg.Name] = tg.HealthyTargets
-				if len(tg.LoadBalancerARNs) != 1 {
-					t.Errorf("%s: LoadBalancerARNs = %v, want the one load balancer", tg.Name, tg.LoadBalancerARNs)
-				}
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("healthy targets = %v, want %v", got, tt.want)
@@ -194,8 +251,8 @@ func TestForCellSelectsAndGroups(t *testing.T) {
 			if !reflect.DeepEqual(unversioned, tt.wantUnversioned) {
 				t.Errorf("unversioned = %v, want %v", unversioned, tt.wantUnversioned)
 			}
-			if n := f.count("DescribeTargetHealth"); n != tt.wantHealthCalls {
-				t.Errorf("DescribeTargetHealth calls = %d, want %d", n, tt.wantHealthCalls)
+			if n := f.count("DescribeTargetHealth"); n != len(tt.want) {
+				t.Errorf("DescribeTargetHealth calls = %d, want %d (the versioned groups given)", n, len(tt.want))
 			}
 		})
 	}
@@ -204,7 +261,7 @@ func TestForCellSelectsAndGroups(t *testing.T) {
 func TestForCellClusterTag(t *testing.T) {
 	f := newFakeELB()
 	f.add("web-a", map[string]string{"role": "web", "version": "v1", inventory.TagCluster: "cluster-a"})
-	res, err := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet}).ForCell(context.Background(), testCell("web", map[string]string{"role": "web"}, ""))
+	res, err := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet}).ForCell(context.Background(), testCell("web", map[string]string{"role": "web"}, ""))
 	if err != nil {
 		t.Fatalf("ForCell: %v", err)
 	}
@@ -213,49 +270,107 @@ func TestForCellClusterTag(t *testing.T) {
 	}
 }
 
-func TestForCellGroupsVanishing(t *testing.T) {
+func TestDescribeTagsSkipsVanished(t *testing.T) {
 	f := newFakeELB()
-	var gone []string
-	for i := 0; i < 45; i++ {
-		arn := f.add(fmt.Sprintf("tg-%02d", i), map[string]string{"role": "web", "version": "v1"}, healthy)
-		if i == 3 || i == 30 {
-			gone = append(gone, arn) // deleted before DescribeTags
+	var arns, gone []string
+	for i := range 20 {
+		arn := f.add(fmt.Sprintf("tg-%02d", i), map[string]string{"role": "web"})
+		arns = append(arns, arn)
+		if i == 3 {
+			gone = append(gone, arn)
 			f.vanish[arn] = true
 		}
 	}
-	res, err := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet}).ForCell(context.Background(), testCell("web", map[string]string{"role": "web"}, ""))
+	descs, err := discovery.DescribeTags(context.Background(), f, arns)
 	if err != nil {
-		t.Fatalf("ForCell: %v", err)
+		t.Fatalf("DescribeTags: %v", err)
 	}
-	if len(res.TargetGroups) != 43 {
-		t.Fatalf("found %d target groups, want 43 (45 minus 2 deleted meanwhile)", len(res.TargetGroups))
+	if len(descs) != 19 {
+		t.Fatalf("described %d groups, want 19", len(descs))
 	}
-	for _, tg := range res.TargetGroups {
-		for _, g := range gone {
-			if tg.ARN == g {
-				t.Fatalf("deleted group %s reported", g)
-			}
+	for _, d := range descs {
+		if aws.ToString(d.ResourceArn) == gone[0] {
+			t.Fatalf("deleted group %s described", gone[0])
 		}
 	}
-	// 3 batches; the two with a missing group retry one ARN at a time.
-	if got, want := f.count("DescribeTags"), 3+20+20; got != want {
+	// The batch fails on the missing group, then each ARN is asked alone.
+	if got, want := f.count("DescribeTags"), 1+20; got != want {
 		t.Errorf("DescribeTags calls = %d, want %d", got, want)
+	}
+	if _, err := discovery.DescribeTags(context.Background(), f, append(arns, "one-too-many")); err == nil {
+		t.Error("DescribeTags of 21 ARNs: want a refusal")
 	}
 }
 
-func TestForCellHealthVanishing(t *testing.T) {
+func TestHealthDropsVanished(t *testing.T) {
 	f := newFakeELB()
 	f.add("a", map[string]string{"role": "web", "version": "v1"}, healthy)
 	arn := f.add("b", map[string]string{"role": "web", "version": "v1"}, healthy)
-	d := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet})
-	// Tags answer, health does not: the group was deleted in between.
-	delete(f.health, arn)
+	d := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet})
 	res, err := d.ForCell(context.Background(), testCell("web", map[string]string{"role": "web"}, ""))
 	if err != nil {
 		t.Fatalf("ForCell: %v", err)
 	}
-	if len(res.TargetGroups) != 1 || res.TargetGroups[0].Name != "a" {
-		t.Fatalf("TargetGroups = %+v, want only a", res.TargetGroups)
+	// Listed by the tagging API, gone by the time its health is read.
+	delete(f.health, arn)
+	groups, err := d.Health(context.Background(), res.TargetGroups)
+	if err != nil {
+		t.Fatalf("Health: %v", err)
+	}
+	if len(groups) != 1 || groups[0].Name != "a" || groups[0].HealthyTargets != 1 {
+		t.Fatalf("Health = %+v, want only a with 1 healthy target", groups)
+	}
+}
+
+func TestHealthForDecision(t *testing.T) {
+	f := newFakeELB()
+	arn := map[string]string{}
+	add := func(name, version string, states ...elbv2types.TargetHealthStateEnum) {
+		arn[name] = f.add(name, map[string]string{"role": "web", "version": version}, states...)
+	}
+	// v1: the stable version, two groups listed, many more not.
+	add("v1-a", "v1", healthy)
+	add("v1-b", "v1", unhealthy)
+	for i := range 50 {
+		add(fmt.Sprintf("v1-z%02d", i), "v1", healthy)
+	}
+	// v2: the first is unhealthy, so one more is read.
+	add("v2-a", "v2", unhealthy)
+	add("v2-b", "v2", healthy)
+	add("v2-c", "v2", healthy)
+	add("v2-d", "v2", healthy)
+	// v3: nothing healthy, every group is read.
+	add("v3-a", "v3", initial)
+	add("v3-b", "v3", draining)
+
+	c := testCell("web", map[string]string{"role": "web"}, "")
+	c.Spec.Replicas = aws.Int32(2)
+	d := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet})
+	res, err := d.ForCell(context.Background(), c)
+	if err != nil {
+		t.Fatalf("ForCell: %v", err)
+	}
+	fwd := weights.Forward{TargetGroups: []weights.TargetGroupWeight{{ARN: arn["v1-a"], Weight: 1}, {ARN: arn["v1-b"], Weight: 1}}}
+	groups, err := d.HealthForDecision(context.Background(), c, res.TargetGroups, fwd)
+	if err != nil {
+		t.Fatalf("HealthForDecision: %v", err)
+	}
+	// v1: both listed, then v1-z00 completes two healthy; v2: a, b, c; v3: both.
+	if got, want := f.count("DescribeTargetHealth"), 3+3+2; got != want {
+		t.Errorf("DescribeTargetHealth calls = %d, want %d", got, want)
+	}
+	healthyOf := map[string]int{}
+	for _, tg := range groups {
+		healthyOf[tg.Name] = tg.HealthyTargets
+	}
+	want := map[string]int{"v1-a": 1, "v1-b": 0, "v1-z00": 1, "v1-z01": 0, "v2-a": 0, "v2-b": 1, "v2-c": 1, "v2-d": 0, "v3-a": 0}
+	for name, n := range want {
+		if healthyOf[name] != n {
+			t.Errorf("%s: HealthyTargets = %d, want %d", name, healthyOf[name], n)
+		}
+	}
+	if len(groups) != len(res.TargetGroups) {
+		t.Errorf("HealthForDecision returned %d groups, want all %d", len(groups), len(res.TargetGroups))
 	}
 }
 
@@ -268,8 +383,7 @@ func TestForCellErrors(t *testing.T) {
 	}{
 		{name: "no cell", cell: nil, wantErr: "no cell given"},
 		{name: "empty selector", cell: testCell("web", nil, ""), wantErr: "matchLabels is empty"},
-		{name: "describe target groups fails", cell: testCell("web", map[string]string{"role": "web"}, ""), failOp: "DescribeTargetGroups", wantErr: "describing target groups, "},
-		{name: "describe tags fails", cell: testCell("web", map[string]string{"role": "web"}, ""), failOp: "DescribeTags", wantErr: "describing tags, "},
+		{name: "get resources fails", cell: testCell("web", map[string]string{"role": "web"}, ""), failOp: "GetResources", wantErr: "listing tagged target groups, "},
 		{name: "describe target health fails", cell: testCell("web", map[string]string{"role": "web"}, ""), failOp: "DescribeTargetHealth", wantErr: "describing target health of web-a, "},
 	}
 	for _, tt := range tests {
@@ -279,7 +393,11 @@ func TestForCellErrors(t *testing.T) {
 			if tt.failOp != "" {
 				f.failOps[tt.failOp] = apiError("AccessDenied")
 			}
-			_, err := discovery.NewTargetGroups(f, discovery.Options{Logger: quiet}).ForCell(context.Background(), tt.cell)
+			d := discovery.NewTargetGroups(f, f, discovery.Options{Logger: quiet})
+			res, err := d.ForCell(context.Background(), tt.cell)
+			if err == nil {
+				_, err = d.Health(context.Background(), res.TargetGroups)
+			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			}

@@ -3,6 +3,7 @@ package discovery_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -14,11 +15,14 @@ import (
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/smithy-go"
 )
 
-// fakeELB is an in-memory ELBv2 that enforces AWS's page and batch limits
-// (which the emulator does not) and counts calls.
+// fakeELB is an in-memory ELBv2, and the Resource Groups Tagging API over
+// its target groups, that enforces AWS's page and batch limits (which the
+// emulator does not) and counts calls.
 type fakeELB struct {
 	mu      sync.Mutex
 	groups  []elbv2types.TargetGroup // sorted by name
@@ -120,6 +124,78 @@ func (f *fakeELB) DescribeTags(_ context.Context, in *elbv2.DescribeTagsInput, _
 		out.TagDescriptions = append(out.TagDescriptions, desc)
 	}
 	return out, nil
+}
+
+// GetResources answers as the Resource Groups Tagging API does for target
+// groups: ResourcesPerPage 1..100, TagsPerPage 100..500 (a resource's tags
+// never split across pages), at most 50 TagFilters, every filter must
+// match (a filter's Values are alternatives).
+func (f *fakeELB) GetResources(_ context.Context, in *tagging.GetResourcesInput, _ ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error) {
+	if err := f.begin("GetResources"); err != nil {
+		return nil, err
+	}
+	perPage, tagsPerPage := 100, 500
+	if in.ResourcesPerPage != nil {
+		perPage = int(*in.ResourcesPerPage)
+	}
+	if in.TagsPerPage != nil {
+		tagsPerPage = int(*in.TagsPerPage)
+	}
+	if perPage < 1 || perPage > 100 || tagsPerPage < 100 || tagsPerPage > 500 || len(in.TagFilters) > 50 {
+		return nil, apiError("InvalidParameterException")
+	}
+	typeOK := len(in.ResourceTypeFilters) == 0
+	for _, t := range in.ResourceTypeFilters {
+		typeOK = typeOK || t == "elasticloadbalancing:targetgroup" || t == "elasticloadbalancing"
+	}
+	start := 0
+	if in.PaginationToken != nil && *in.PaginationToken != "" {
+		n, err := strconv.Atoi(*in.PaginationToken)
+		if err != nil {
+			return nil, apiError("PaginationTokenExpiredException")
+		}
+		start = n
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := &tagging.GetResourcesOutput{}
+	if !typeOK {
+		return out, nil
+	}
+	tags := 0
+	for i := start; i < len(f.groups); i++ {
+		arn := aws.ToString(f.groups[i].TargetGroupArn)
+		t := f.tags[arn]
+		if !filtersMatch(t, in.TagFilters) {
+			continue
+		}
+		n := max(len(t), 1)
+		if len(out.ResourceTagMappingList) == perPage || tags+n > tagsPerPage {
+			out.PaginationToken = aws.String(strconv.Itoa(i))
+			return out, nil
+		}
+		tags += n
+		m := taggingtypes.ResourceTagMapping{ResourceARN: aws.String(arn)}
+		for k, v := range t {
+			m.Tags = append(m.Tags, taggingtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		out.ResourceTagMappingList = append(out.ResourceTagMappingList, m)
+	}
+	out.PaginationToken = aws.String("")
+	return out, nil
+}
+
+func filtersMatch(tags map[string]string, filters []taggingtypes.TagFilter) bool {
+	for _, flt := range filters {
+		v, ok := tags[aws.ToString(flt.Key)]
+		if !ok {
+			return false
+		}
+		if len(flt.Values) > 0 && !slices.Contains(flt.Values, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fakeELB) DescribeTargetHealth(_ context.Context, in *elbv2.DescribeTargetHealthInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTargetHealthOutput, error) {

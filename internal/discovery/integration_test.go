@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/okrahq/okra/internal/awsapi"
 	"github.com/okrahq/okra/internal/discovery"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/testenv"
 )
 
@@ -67,69 +69,90 @@ func TestForCellThousandTargetGroups(t *testing.T) {
 		specs[i*97] = s
 	}
 
-	start := time.Now()
 	arns := make([]string, total)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(16)
-	for i, s := range specs {
-		g.Go(func() error {
-			in := &elbv2.CreateTargetGroupInput{
-				Name:       aws.String(fmt.Sprintf("thousand-%04d", i)),
-				Protocol:   elbv2types.ProtocolEnumHttp,
-				Port:       aws.Int32(8080),
-				VpcId:      aws.String(vpc),
-				TargetType: elbv2types.TargetTypeEnumIp,
-			}
-			for k, v := range s.tags {
-				in.Tags = append(in.Tags, elbv2types.Tag{Key: aws.String(k), Value: aws.String(v)})
-			}
-			out, err := elb.CreateTargetGroup(gctx, in)
-			if err != nil {
-				return fmt.Errorf("creating target group %d: %w", i, err)
-			}
-			arns[i] = aws.ToString(out.TargetGroups[0].TargetGroupArn)
-			if s.targets == 0 {
-				return nil
-			}
-			var targets []elbv2types.TargetDescription
-			for j := 0; j < s.targets; j++ {
-				targets = append(targets, elbv2types.TargetDescription{Id: aws.String(fmt.Sprintf("10.0.%d.%d", i%250, j+1)), Port: aws.Int32(8080)})
-			}
-			_, err = elb.RegisterTargets(gctx, &elbv2.RegisterTargetsInput{TargetGroupArn: out.TargetGroups[0].TargetGroupArn, Targets: targets})
-			return err
-		})
+	create := func(indexes []int) {
+		t.Helper()
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
+		for _, i := range indexes {
+			s := specs[i]
+			g.Go(func() error {
+				in := &elbv2.CreateTargetGroupInput{
+					Name:       aws.String(fmt.Sprintf("thousand-%04d", i)),
+					Protocol:   elbv2types.ProtocolEnumHttp,
+					Port:       aws.Int32(8080),
+					VpcId:      aws.String(vpc),
+					TargetType: elbv2types.TargetTypeEnumIp,
+				}
+				for k, v := range s.tags {
+					in.Tags = append(in.Tags, elbv2types.Tag{Key: aws.String(k), Value: aws.String(v)})
+				}
+				out, err := elb.CreateTargetGroup(gctx, in)
+				if err != nil {
+					return fmt.Errorf("creating target group %d: %w", i, err)
+				}
+				arns[i] = aws.ToString(out.TargetGroups[0].TargetGroupArn)
+				if s.targets == 0 {
+					return nil
+				}
+				var targets []elbv2types.TargetDescription
+				for j := 0; j < s.targets; j++ {
+					targets = append(targets, elbv2types.TargetDescription{Id: aws.String(fmt.Sprintf("10.0.%d.%d", i%250, j+1)), Port: aws.Int32(8080)})
+				}
+				_, err = elb.RegisterTargets(gctx, &elbv2.RegisterTargetsInput{TargetGroupArn: out.TargetGroups[0].TargetGroupArn, Targets: targets})
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
+	var own, foreign []int
+	for i := range specs {
+		if specs[i].tags["okra:cell"] == "thousand" {
+			own = append(own, i)
+		} else {
+			foreign = append(foreign, i)
+		}
 	}
-	t.Logf("created %d target groups in moto in %s", total, time.Since(start).Round(time.Millisecond))
+	selector := map[string]string{"okra:cell": "thousand", "team": "web"}
+	d := discovery.NewTargetGroups(elb, cfg.Tagging(), discovery.Options{Logger: quiet})
+	discover := func() (discovery.CellTargetGroups, []inventory.TargetGroup, map[string]int) {
+		t.Helper()
+		counter.Reset()
+		res, err := d.ForCell(ctx, testCell("thousand", selector, ""))
+		if err != nil {
+			t.Fatalf("ForCell: %v", err)
+		}
+		groups, err := d.Health(ctx, res.TargetGroups)
+		if err != nil {
+			t.Fatalf("Health: %v", err)
+		}
+		return res, groups, counter.Snapshot()
+	}
 
-	counter.Reset()
+	// The Cell's 10 groups alone, then with 990 others in the account.
+	create(own)
+	_, _, alone := discover()
+	start := time.Now()
+	create(foreign)
+	t.Logf("created %d target groups in moto in %s", len(foreign), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	d := discovery.NewTargetGroups(elb, discovery.Options{Logger: quiet})
-	res, err := d.ForCell(ctx, testCell("thousand", map[string]string{"okra:cell": "thousand", "team": "web"}, ""))
-	if err != nil {
-		t.Fatalf("ForCell: %v", err)
-	}
-	t.Logf("discovered in %s with calls %v", time.Since(start).Round(time.Millisecond), counter.Snapshot())
+	res, groups, crowded := discover()
+	t.Logf("discovered in %s with calls %v", time.Since(start).Round(time.Millisecond), crowded)
 
-	if got, want := counter.Count(elbv2.ServiceID+".DescribeTags"), (total+19)/20; got != want {
-		t.Errorf("DescribeTags calls = %d, want %d", got, want)
+	if !reflect.DeepEqual(alone, crowded) {
+		t.Errorf("calls with the Cell's groups alone %v, with %d more in the account %v: want the same", alone, len(foreign), crowded)
 	}
-	// moto ignores PageSize and answers DescribeTargetGroups in one page,
-	// so only the upper bound is checked here; the exact ceil(1000/400) = 3
-	// pages are checked against a paging fake in TestForCellPagesAndBatches.
-	if got, limit := counter.Count(elbv2.ServiceID+".DescribeTargetGroups"), (total+399)/400; got < 1 || got > limit {
-		t.Errorf("DescribeTargetGroups calls = %d, want 1..%d", got, limit)
-	}
-	if got := counter.Count(elbv2.ServiceID + ".DescribeTargetHealth"); got != 8 {
-		t.Errorf("DescribeTargetHealth calls = %d, want 8 (only the selected, versioned groups)", got)
+	want := map[string]int{"Resource Groups Tagging API.GetResources": 1, elbv2.ServiceID + ".DescribeTargetHealth": 8}
+	if !reflect.DeepEqual(crowded, want) {
+		t.Errorf("calls = %v, want %v (one GetResources page; health of the 8 versioned groups only)", crowded, want)
 	}
 
-	if len(res.TargetGroups) != 8 || len(res.Unversioned) != 2 {
-		t.Fatalf("found %d versioned and %d unversioned groups, want 8 and 2", len(res.TargetGroups), len(res.Unversioned))
+	if len(res.TargetGroups) != 8 || len(res.Unversioned) != 2 || len(groups) != 8 {
+		t.Fatalf("found %d versioned (%d with health) and %d unversioned groups, want 8 and 2", len(res.TargetGroups), len(groups), len(res.Unversioned))
 	}
-	for _, tg := range res.TargetGroups {
+	for _, tg := range groups {
 		var i int
 		if _, err := fmt.Sscanf(tg.Name, "thousand-%04d", &i); err != nil {
 			t.Fatalf("unexpected group %s", tg.Name)
@@ -144,6 +167,19 @@ func TestForCellThousandTargetGroups(t *testing.T) {
 		if tg.ARN != arns[i] {
 			t.Errorf("%s: ARN %s, want %s", tg.Name, tg.ARN, arns[i])
 		}
+	}
+
+	// moto pages GetResources too: 10 groups, 3 per page.
+	counter.Reset()
+	paged, err := discovery.Tagged(ctx, cfg.Tagging(), selector, discovery.Options{ResourcesPerPage: 3})
+	if err != nil {
+		t.Fatalf("Tagged: %v", err)
+	}
+	if len(paged) != 10 {
+		t.Errorf("Tagged over pages of 3 found %d groups, want 10", len(paged))
+	}
+	if got := counter.Count("Resource Groups Tagging API.GetResources"); got != 4 {
+		t.Errorf("GetResources calls over pages of 3 = %d, want 4", got)
 	}
 }
 

@@ -57,7 +57,7 @@ func withAnalysis(t *testing.T) *datadogStandIn {
 		analysisBridge.err = func() error {
 			log := slog.New(slog.NewJSONHandler(&shared.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			starter, err := checks.NewStarter(checks.Options{
-				Store: o.Store, Discovery: discovery.NewTargetGroups(o.AWS.ELBv2(), discovery.Options{Logger: log}), Logger: log,
+				Store: o.Store, Discovery: discovery.NewTargetGroups(o.AWS.ELBv2(), o.AWS.Tagging(), discovery.Options{Logger: log}), Logger: log,
 				BackgroundPoll: 2 * time.Second,
 			})
 			if err != nil {

@@ -194,7 +194,7 @@ func TestConcurrentTriggersStartOneRollout(t *testing.T) {
 
 	// One target group per cluster.
 	for _, v := range []string{"v1", "v2"} {
-		tgs, _, err := discovery.Tagged(ctx, env.direct.ELBv2(), map[string]string{inventory.TagCluster: f.name + "-" + v}, discovery.Options{Logger: quiet})
+		tgs, err := discovery.Tagged(ctx, env.direct.Tagging(), map[string]string{inventory.TagCluster: f.name + "-" + v}, discovery.Options{Logger: quiet})
 		if err != nil {
 			t.Fatalf("Tagged: %v", err)
 		}

@@ -63,7 +63,7 @@ func newFixtureOn(t *testing.T, o *local.Okra, direct awsapi.Config, steps []cel
 			UpdateStrategy:      cell.UpdateStrategy{Canary: &cell.Canary{Steps: steps}},
 		},
 	}
-	f.tgs, err = targetgroups.New(targetgroups.Deps{ELBv2: f.elb, EKS: direct.EKS(), Logger: quiet})
+	f.tgs, err = targetgroups.New(targetgroups.Deps{ELBv2: f.elb, Tagging: direct.Tagging(), EKS: direct.EKS(), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,9 +12,12 @@ type Cluster struct {
 	Status   string `json:"status" dynamodbav:"status"`
 	Endpoint string `json:"endpoint,omitempty" dynamodbav:"endpoint,omitempty"`
 	// CertificateAuthority is the base64 PEM of the cluster CA.
-	CertificateAuthority string            `json:"certificateAuthority,omitempty" dynamodbav:"certificateAuthority,omitempty"`
-	VPCID                string            `json:"vpcId,omitempty" dynamodbav:"vpcId,omitempty"`
-	Tags                 map[string]string `json:"tags,omitempty" dynamodbav:"tags,omitempty"`
+	CertificateAuthority string `json:"certificateAuthority,omitempty" dynamodbav:"certificateAuthority,omitempty"`
+	VPCID                string `json:"vpcId,omitempty" dynamodbav:"vpcId,omitempty"`
+	// SubnetIDs are the cluster's subnets (resourcesVpcConfig.subnetIds),
+	// from which okra finds the VPC when EKS does not report it.
+	SubnetIDs []string          `json:"subnetIds,omitempty" dynamodbav:"subnetIds,omitempty"`
+	Tags      map[string]string `json:"tags,omitempty" dynamodbav:"tags,omitempty"`
 }
 
 // Active reports whether the cluster can take workloads.
@@ -29,8 +32,11 @@ type TargetGroup struct {
 	Version string `json:"version" dynamodbav:"version"`
 	// Cluster is the okra:cluster tag, empty for groups okra did not create.
 	Cluster string `json:"cluster,omitempty" dynamodbav:"cluster,omitempty"`
-	// HealthyTargets counts targets DescribeTargetHealth reports healthy.
-	HealthyTargets   int      `json:"healthyTargets" dynamodbav:"healthyTargets"`
+	// HealthyTargets counts targets DescribeTargetHealth reports healthy;
+	// 0 until discovery's Health (or HealthForDecision) looked it up.
+	HealthyTargets int `json:"healthyTargets" dynamodbav:"healthyTargets"`
+	// LoadBalancerARNs are set by targetgroups.Ensure; discovery leaves
+	// them empty (the Resource Groups Tagging API does not report them).
 	LoadBalancerARNs []string `json:"loadBalancerArns,omitempty" dynamodbav:"loadBalancerArns,omitempty"`
 }
 

@@ -174,7 +174,7 @@ func Deploy(ctx context.Context, s *Stack, o OkraOptions) (*Okra, error) {
 	deps.Store, deps.Now, deps.Analysis = st, o.Now, o.Analysis
 	if deps.Analysis == nil {
 		starter, err := checks.NewStarter(checks.Options{
-			Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), discovery.Options{Logger: log}),
+			Store: st, Discovery: discovery.NewTargetGroups(cfg.ELBv2(), cfg.Tagging(), discovery.Options{Logger: log}),
 			Now: o.Now, Logger: log, BackgroundPoll: o.BackgroundPoll,
 		})
 		if err != nil {

@@ -28,8 +28,14 @@ type run struct {
 	// trigger names the function, for execution inputs and logs.
 	trigger string
 	f       failures
-	// vpcs caches clusters' VPCs for the invocation.
-	vpcs map[string]string
+	// vpcs caches clusters' VPCs for the invocation, and subnetVPCs the
+	// VPC of each first subnet resolved, so clusters sharing subnets cost
+	// one lookup.
+	vpcs, subnetVPCs map[string]string
+	// ensured, when set, holds the reconcile's target groups ensured at
+	// once (EnsureAll), by ensuredKey; syncCluster uses them instead of
+	// calling Ensure.
+	ensured map[[2]string]targetgroups.Ensured
 	// decisions are the Cells evaluated, by name.
 	decisions map[string]rollout.Decision
 	// registry, when set, holds every registry entry, read once.
@@ -37,7 +43,7 @@ type run struct {
 }
 
 func newRun(trigger string) *run {
-	return &run{trigger: trigger, vpcs: map[string]string{}, decisions: map[string]rollout.Decision{}}
+	return &run{trigger: trigger, vpcs: map[string]string{}, subnetVPCs: map[string]string{}, decisions: map[string]rollout.Decision{}}
 }
 
 // membership says which Cells each cluster belongs to, so the planner does
@@ -117,7 +123,8 @@ func (m membership) filter(cellName string, tgs []inventory.TargetGroup, fwd wei
 }
 
 // withVPC fills cl.VPCID from the VPC resolver when DescribeCluster left
-// it empty.
+// it empty. Within a run each cluster, and each first subnet, is resolved
+// once.
 func (o *Onboarder) withVPC(ctx context.Context, r *run, cl inventory.Cluster) (inventory.Cluster, error) {
 	if cl.VPCID != "" || o.vpcs == nil {
 		return cl, nil
@@ -126,14 +133,26 @@ func (o *Onboarder) withVPC(ctx context.Context, r *run, cl inventory.Cluster) (
 		cl.VPCID = vpc
 		return cl, nil
 	}
-	vpc, err := o.vpcs.ClusterVPC(ctx, cl.Name)
-	if err != nil {
-		return cl, err
+	subnet := ""
+	if len(cl.SubnetIDs) > 0 {
+		subnet = cl.SubnetIDs[0]
+	}
+	vpc, ok := r.subnetVPCs[subnet]
+	if !ok || subnet == "" {
+		var err error
+		if vpc, err = o.vpcs.ClusterVPC(ctx, cl); err != nil {
+			return cl, err
+		}
+		if subnet != "" {
+			r.subnetVPCs[subnet] = vpc
+		}
 	}
 	r.vpcs[cl.Name] = vpc
 	cl.VPCID = vpc
 	return cl, nil
 }
+
+func ensuredKey(cellName, cluster string) [2]string { return [2]string{cellName, cluster} }
 
 // syncResult is what syncCluster did for one cluster.
 type syncResult struct {
@@ -184,7 +203,12 @@ func (o *Onboarder) syncCluster(ctx context.Context, r *run, cl inventory.Cluste
 		c := lc.cell
 		if len(discovery.ClustersForCell(c, []inventory.Cluster{cl})) == 1 {
 			affected = append(affected, lc.name)
-			tg, err := o.targetGroups.Ensure(ctx, c, cl)
+			var tg inventory.TargetGroup
+			if e, ok := r.ensured[ensuredKey(lc.name, cl.Name)]; ok {
+				tg, err = e.Group, e.Err
+			} else {
+				tg, err = o.targetGroups.Ensure(ctx, c, cl)
+			}
 			if err != nil {
 				what := fmt.Sprintf("Cell %s: target group for cluster %s", lc.name, cl.Name)
 				if r.f.add(what, err) {

@@ -73,6 +73,10 @@ func (o *Onboarder) evaluate(ctx context.Context, r *run, lc loadedCell, m membe
 	if len(dropped) > 0 {
 		log.InfoContext(ctx, "not counting target groups whose clusters left the Cell", "targetGroups", dropped)
 	}
+	if groups, err = o.discovery.HealthForDecision(ctx, c, groups, fwd); err != nil {
+		r.f.add("Cell "+lc.name+": reading its target groups' health", err)
+		return
+	}
 	rec, err := o.status.GetStatus(ctx, lc.name)
 	if err != nil {
 		r.f.add("Cell "+lc.name+": reading its status", err)

@@ -196,6 +196,16 @@ func (w *world) Ensure(ctx context.Context, c *cell.Cell, cl inventory.Cluster) 
 	return tg, nil
 }
 
+// EnsureAll ensures each pair as Ensure does (the fake holds its inventory
+// itself; managed is not needed).
+func (w *world) EnsureAll(ctx context.Context, managed []inventory.TargetGroup, pairs []targetgroups.Pair) []targetgroups.Ensured {
+	out := make([]targetgroups.Ensured, len(pairs))
+	for i, p := range pairs {
+		out[i].Group, out[i].Err = w.Ensure(ctx, p.Cell, p.Cluster)
+	}
+	return out
+}
+
 func (w *world) Delete(ctx context.Context, arn string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -285,6 +295,11 @@ func (w *world) Tagged(ctx context.Context, selector map[string]string) ([]inven
 		}
 	}
 	return out, nil
+}
+
+// HealthForDecision keeps the counts the fake's groups carry.
+func (w *world) HealthForDecision(ctx context.Context, c *cell.Cell, tgs []inventory.TargetGroup, fwd weights.Forward) ([]inventory.TargetGroup, error) {
+	return tgs, nil
 }
 
 func hasTags(tags, selector map[string]string) bool {

@@ -145,7 +145,7 @@ func newMotoEnv(t *testing.T, registry func(elb *elbv2.Client) onboarding.Cluste
 		t.Fatalf("CreateStateMachine: %v", err)
 	}
 	e.sm = aws.ToString(sm.StateMachineArn)
-	if e.tgs, err = targetgroups.New(targetgroups.Deps{ELBv2: setup.ELBv2(), EKS: setup.EKS(), Logger: quiet}); err != nil {
+	if e.tgs, err = targetgroups.New(targetgroups.Deps{ELBv2: setup.ELBv2(), Tagging: setup.Tagging(), EKS: setup.EKS(), Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -323,7 +323,7 @@ func (e *motoEnv) executions() []string {
 // groupsOf returns the okra target groups of a cluster, read from moto.
 func (e *motoEnv) groupsOf(cluster string) []inventory.TargetGroup {
 	e.t.Helper()
-	tgs, _, err := discovery.Tagged(e.ctx, e.setup.ELBv2(), map[string]string{inventory.TagCluster: cluster}, discovery.Options{Logger: quiet})
+	tgs, err := discovery.Tagged(e.ctx, e.setup.Tagging(), map[string]string{inventory.TagCluster: cluster}, discovery.Options{Logger: quiet})
 	if err != nil {
 		e.t.Fatalf("Tagged: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/okrahq/okra/internal/safetynet"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/targetgroups"
+	"github.com/okrahq/okra/internal/weights"
 )
 
 // ClusterReader reads EKS clusters. *discovery.Clusters satisfies it;
@@ -34,13 +35,16 @@ type ClusterReader interface {
 // VPCResolver finds the VPC of a cluster whose description lacks one (the
 // emulator leaves resourcesVpcConfig.vpcId empty; AWS always sets it).
 type VPCResolver interface {
-	ClusterVPC(ctx context.Context, clusterName string) (string, error)
+	ClusterVPC(ctx context.Context, cl inventory.Cluster) (string, error)
 }
 
 // TargetGroupManager creates and deletes okra's target groups.
 // *targetgroups.Manager satisfies it.
 type TargetGroupManager interface {
 	Ensure(ctx context.Context, c *cell.Cell, cl inventory.Cluster) (inventory.TargetGroup, error)
+	// EnsureAll ensures many pairs' groups given okra's inventory (every
+	// group tagged okra:managed=true), as the reconcile holds it.
+	EnsureAll(ctx context.Context, managed []inventory.TargetGroup, pairs []targetgroups.Pair) []targetgroups.Ensured
 	// Delete returns a *targetgroups.DeleteRefusedError when deleting is
 	// not safe yet.
 	Delete(ctx context.Context, arn string) error
@@ -52,6 +56,9 @@ type TargetGroupFinder interface {
 	ForCell(ctx context.Context, c *cell.Cell) (discovery.CellTargetGroups, error)
 	// Tagged returns every target group carrying all of selector.
 	Tagged(ctx context.Context, selector map[string]string) ([]inventory.TargetGroup, error)
+	// HealthForDecision fills the healthy-target counts the planner's
+	// decision reads (discovery.TargetGroups.HealthForDecision).
+	HealthForDecision(ctx context.Context, c *cell.Cell, tgs []inventory.TargetGroup, fwd weights.Forward) ([]inventory.TargetGroup, error)
 }
 
 // ClusterRegistry registers clusters in ArgoCD. Apply must be idempotent
@@ -217,23 +224,19 @@ func (a argoRegistry) Delete(ctx context.Context, clusterName string) error {
 
 // targetGroupFinder adapts the discovery package to TargetGroupFinder.
 type targetGroupFinder struct {
-	groups *discovery.TargetGroups
-	api    discovery.TaggedAPI
-	opts   discovery.Options
+	*discovery.TargetGroups
+	tagging discovery.TaggingAPI
+	opts    discovery.Options
 }
 
-// NewTargetGroupFinder discovers target groups through api.
-func NewTargetGroupFinder(api discovery.ELBv2API, opts discovery.Options) TargetGroupFinder {
-	return targetGroupFinder{groups: discovery.NewTargetGroups(api, opts), api: api, opts: opts}
-}
-
-func (f targetGroupFinder) ForCell(ctx context.Context, c *cell.Cell) (discovery.CellTargetGroups, error) {
-	return f.groups.ForCell(ctx, c)
+// NewTargetGroupFinder discovers target groups through the Resource Groups
+// Tagging API and reads their health through elb.
+func NewTargetGroupFinder(elb discovery.ELBv2API, tagging discovery.TaggingAPI, opts discovery.Options) TargetGroupFinder {
+	return targetGroupFinder{TargetGroups: discovery.NewTargetGroups(elb, tagging, opts), tagging: tagging, opts: opts}
 }
 
 func (f targetGroupFinder) Tagged(ctx context.Context, selector map[string]string) ([]inventory.TargetGroup, error) {
-	groups, _, err := discovery.Tagged(ctx, f.api, selector, f.opts)
-	return groups, err
+	return discovery.Tagged(ctx, f.tagging, selector, f.opts)
 }
 
 // EKSDescribeAPI and EC2SubnetsAPI are what SubnetVPCs calls.
@@ -254,28 +257,33 @@ type SubnetVPCs struct {
 	EC2 EC2SubnetsAPI
 }
 
-// ClusterVPC returns the VPC of the cluster's subnets.
-func (s SubnetVPCs) ClusterVPC(ctx context.Context, clusterName string) (string, error) {
-	out, err := s.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(clusterName)})
-	if err != nil {
-		return "", fmt.Errorf("describing EKS cluster %s for its VPC, %w", clusterName, err)
-	}
-	if out.Cluster == nil || out.Cluster.ResourcesVpcConfig == nil {
-		return "", fmt.Errorf("EKS cluster %s has no VPC configuration", clusterName)
-	}
-	if vpc := aws.ToString(out.Cluster.ResourcesVpcConfig.VpcId); vpc != "" {
-		return vpc, nil
-	}
-	subnets := out.Cluster.ResourcesVpcConfig.SubnetIds
+// ClusterVPC returns the VPC of the cluster's first subnet: of
+// cl.SubnetIDs as discovery read them, or, when cl has none, of a fresh
+// DescribeCluster.
+func (s SubnetVPCs) ClusterVPC(ctx context.Context, cl inventory.Cluster) (string, error) {
+	subnets := cl.SubnetIDs
 	if len(subnets) == 0 {
-		return "", fmt.Errorf("EKS cluster %s reports neither a VPC nor subnets", clusterName)
+		out, err := s.EKS.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(cl.Name)})
+		if err != nil {
+			return "", fmt.Errorf("describing EKS cluster %s for its VPC, %w", cl.Name, err)
+		}
+		if out.Cluster == nil || out.Cluster.ResourcesVpcConfig == nil {
+			return "", fmt.Errorf("EKS cluster %s has no VPC configuration", cl.Name)
+		}
+		if vpc := aws.ToString(out.Cluster.ResourcesVpcConfig.VpcId); vpc != "" {
+			return vpc, nil
+		}
+		subnets = out.Cluster.ResourcesVpcConfig.SubnetIds
+	}
+	if len(subnets) == 0 {
+		return "", fmt.Errorf("EKS cluster %s reports neither a VPC nor subnets", cl.Name)
 	}
 	sn, err := s.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: subnets[:1]})
 	if err != nil {
-		return "", fmt.Errorf("describing subnet %s of EKS cluster %s, %w", subnets[0], clusterName, err)
+		return "", fmt.Errorf("describing subnet %s of EKS cluster %s, %w", subnets[0], cl.Name, err)
 	}
 	if len(sn.Subnets) == 0 || aws.ToString(sn.Subnets[0].VpcId) == "" {
-		return "", errors.New("subnet " + subnets[0] + " of EKS cluster " + clusterName + " has no VPC")
+		return "", errors.New("subnet " + subnets[0] + " of EKS cluster " + cl.Name + " has no VPC")
 	}
 	return aws.ToString(sn.Subnets[0].VpcId), nil
 }

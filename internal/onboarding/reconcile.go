@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/events"
 	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
+	"github.com/okrahq/okra/internal/targetgroups"
 )
 
 // TriggerReconcile names the reconcile function in execution inputs and
@@ -94,6 +96,14 @@ func (o *Onboarder) ReconcileAll(ctx context.Context) (ReconcileReport, error) {
 		r.registry[rec.Cluster.Name] = rec
 	}
 	valid, known := validCells(cells), cellNames(cells)
+	// okra's inventory, read once: the target groups to keep (EnsureAll
+	// finds each pair's group in it) and those to clean up.
+	managed, err := o.discovery.Tagged(ctx, map[string]string{inventory.TagManaged: inventory.ManagedValue})
+	if err != nil {
+		r.f.add("finding okra's target groups", err)
+	} else {
+		o.ensureAll(ctx, r, clusters, valid, managed)
+	}
 	existing := map[string]inventory.Cluster{}
 	for _, cl := range clusters {
 		existing[cl.Name] = cl
@@ -108,10 +118,6 @@ func (o *Onboarder) ReconcileAll(ctx context.Context) (ReconcileReport, error) {
 	gone := func(name string) bool {
 		cl, ok := existing[name]
 		return !ok || cl.Status == statusDeleting
-	}
-	managed, err := o.discovery.Tagged(ctx, map[string]string{inventory.TagManaged: inventory.ManagedValue})
-	if err != nil {
-		r.f.add("finding okra's target groups", err)
 	}
 	byCluster := map[string][]inventory.TargetGroup{}
 	for _, tg := range managed {
@@ -148,6 +154,35 @@ func (o *Onboarder) ReconcileAll(ctx context.Context) (ReconcileReport, error) {
 	o.logProblems(ctx, r, op)
 	o.log.InfoContext(ctx, "reconciled", "clusters", len(clusters), "cells", len(cells), "invalidCells", report.InvalidCells, "cleanedUp", report.CleanedUp)
 	return report, r.f.err(op)
+}
+
+// ensureAll ensures the target group of every (ACTIVE cluster, valid Cell
+// selecting it) pair at once, from okra's inventory, and leaves the answers
+// in r.ensured for syncCluster. A cluster whose VPC cannot be found is left
+// to syncCluster, which reports it.
+func (o *Onboarder) ensureAll(ctx context.Context, r *run, clusters []inventory.Cluster, valid []loadedCell, managed []inventory.TargetGroup) {
+	var pairs []targetgroups.Pair
+	for _, cl := range clusters {
+		if cl.Status != statusActive {
+			continue
+		}
+		cl, err := o.withVPC(ctx, r, cl)
+		if err != nil {
+			continue
+		}
+		for _, lc := range valid {
+			if len(discovery.ClustersForCell(lc.cell, []inventory.Cluster{cl})) == 1 {
+				pairs = append(pairs, targetgroups.Pair{Cell: lc.cell, Cluster: cl})
+			}
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	r.ensured = make(map[[2]string]targetgroups.Ensured, len(pairs))
+	for i, e := range o.targetGroups.EnsureAll(ctx, managed, pairs) {
+		r.ensured[ensuredKey(pairs[i].Cell.Metadata.Name, pairs[i].Cluster.Name)] = e
+	}
 }
 
 // recordInvalid records that the Cell's stored spec (revision rev) does

@@ -48,7 +48,8 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		log = slog.Default()
 	}
 	elb, eksClient := cfg.ELBv2(), cfg.EKS()
-	tgs, err := targetgroups.New(targetgroups.Deps{ELBv2: elb, EKS: eksClient, AutoScaling: cfg.AutoScaling(), Logger: log})
+	tagging := cfg.Tagging()
+	tgs, err := targetgroups.New(targetgroups.Deps{ELBv2: elb, Tagging: tagging, EKS: eksClient, AutoScaling: cfg.AutoScaling(), Logger: log})
 	if err != nil {
 		return Deps{}, err
 	}
@@ -60,7 +61,7 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 	deps := Deps{
 		Clusters:      discovery.NewClusters(eksClient, discovery.Options{Logger: log}),
 		TargetGroups:  tgs,
-		Discovery:     NewTargetGroupFinder(elb, discovery.Options{Logger: log}),
+		Discovery:     NewTargetGroupFinder(elb, tagging, discovery.Options{Logger: log}),
 		Listener:      listener.New(elb, listener.Options{Logger: log}),
 		Cells:         st,
 		Status:        st,

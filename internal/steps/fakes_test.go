@@ -290,6 +290,15 @@ func (d *fakeDiscovery) ForCell(context.Context, *cell.Cell) (discovery.CellTarg
 	return discovery.CellTargetGroups{TargetGroups: append([]inventory.TargetGroup(nil), d.groups...)}, nil
 }
 
+// Health and HealthForDecision keep the counts the fake's groups carry.
+func (d *fakeDiscovery) Health(ctx context.Context, tgs []inventory.TargetGroup) ([]inventory.TargetGroup, error) {
+	return tgs, nil
+}
+
+func (d *fakeDiscovery) HealthForDecision(ctx context.Context, c *cell.Cell, tgs []inventory.TargetGroup, fwd weights.Forward) ([]inventory.TargetGroup, error) {
+	return tgs, nil
+}
+
 func (d *fakeDiscovery) setHealthy(name string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

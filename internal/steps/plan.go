@@ -129,6 +129,9 @@ func (h *Handlers) AcquireLease(ctx context.Context, in PlanInput) (rollout.Acti
 	if err != nil {
 		return rollout.Action{}, h.giveUp(ctx, in, err)
 	}
+	if found.TargetGroups, err = h.discover.HealthForDecision(ctx, c, found.TargetGroups, fwd); err != nil {
+		return rollout.Action{}, h.giveUp(ctx, in, err)
+	}
 	blocks, err := h.store.ListBlocked(ctx, in.Cell)
 	if err != nil {
 		return rollout.Action{}, h.giveUp(ctx, in, err)

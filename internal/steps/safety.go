@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/discovery"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -47,10 +50,42 @@ func minHealthyOf(c *cell.Cell) int {
 	return int(cell.DefaultMinHealthyTargets)
 }
 
+// discoverFor finds c's target groups and reads the health of the ones
+// that any of fwds lists: the groups a weight change or a restore can give
+// weight to. The others keep HealthyTargets unread (0); a listed group that
+// is gone is left out, so it counts as missing.
+func (h *Handlers) discoverFor(ctx context.Context, c *cell.Cell, fwds ...weights.Forward) (discovery.CellTargetGroups, error) {
+	found, err := h.discover.ForCell(ctx, c)
+	if err != nil {
+		return found, err
+	}
+	listed := map[string]bool{}
+	for _, f := range fwds {
+		for _, tg := range f.TargetGroups {
+			listed[tg.ARN] = true
+		}
+	}
+	var read, rest []inventory.TargetGroup
+	for _, g := range found.TargetGroups {
+		if listed[g.ARN] {
+			read = append(read, g)
+		} else {
+			rest = append(rest, g)
+		}
+	}
+	withHealth, err := h.discover.Health(ctx, read)
+	if err != nil {
+		return found, err
+	}
+	found.TargetGroups = append(withHealth, rest...)
+	sort.Slice(found.TargetGroups, func(i, j int) bool { return found.TargetGroups[i].Name < found.TargetGroups[j].Name })
+	return found, nil
+}
+
 // reroute applies weights.Reroute to intended with the Cell's target
 // groups as discovered now, every group on one side.
 func (h *Handlers) reroute(ctx context.Context, c *cell.Cell, intended weights.Forward) (weights.Routing, error) {
-	found, err := h.discover.ForCell(ctx, c)
+	found, err := h.discoverFor(ctx, c, intended)
 	if err != nil {
 		return weights.Routing{}, err
 	}

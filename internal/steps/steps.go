@@ -30,9 +30,11 @@ import (
 	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/discovery"
 	"github.com/okrahq/okra/internal/executions"
+	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
+	"github.com/okrahq/okra/internal/weights"
 )
 
 // Store is the part of the DynamoDB store the handlers use; *store.Store
@@ -52,10 +54,14 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
-// Discovery finds a Cell's target groups with their versions and health;
+// Discovery finds a Cell's target groups with their versions (ForCell,
+// no health), and their health where a decision reads it (Health for the
+// groups given, HealthForDecision for the planner's);
 // *discovery.TargetGroups satisfies it.
 type Discovery interface {
 	ForCell(ctx context.Context, c *cell.Cell) (discovery.CellTargetGroups, error)
+	Health(ctx context.Context, tgs []inventory.TargetGroup) ([]inventory.TargetGroup, error)
+	HealthForDecision(ctx context.Context, c *cell.Cell, tgs []inventory.TargetGroup, fwd weights.Forward) ([]inventory.TargetGroup, error)
 }
 
 var _ Discovery = (*discovery.TargetGroups)(nil)

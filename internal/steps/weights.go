@@ -89,7 +89,7 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	if canary == "" {
 		canary = a.CanaryVersion
 	}
-	found, err := h.discover.ForCell(ctx, c)
+	found, err := h.discoverFor(ctx, c, current, fwd)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func DepsFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (Dep
 	return Deps{
 		Store:        store.New(cfg.DynamoDB(), o.TableName, store.Options{Logger: log}),
 		Listener:     listener.New(elb, listener.Options{Logger: log}),
-		Discovery:    discovery.NewTargetGroups(elb, discovery.Options{Logger: log}),
+		Discovery:    discovery.NewTargetGroups(elb, cfg.Tagging(), discovery.Options{Logger: log}),
 		Executions:   SFNExecutions{API: cfg.SFN(), Logger: log},
 		TargetGroups: tgs,
 		Notifier:     NewNotifier(cfg.SNS(), o.NotificationTopicARN, log),
@@ -53,7 +53,7 @@ func NewFromConfig(cfg awsapi.Config, o options.Options, log *slog.Logger) (*Han
 	}
 	deps.Analysis, err = checks.NewStarter(checks.Options{
 		Store:     store.New(cfg.DynamoDB(), o.TableName, store.Options{Logger: deps.Logger}),
-		Discovery: discovery.NewTargetGroups(cfg.ELBv2(), discovery.Options{Logger: deps.Logger}),
+		Discovery: discovery.NewTargetGroups(cfg.ELBv2(), cfg.Tagging(), discovery.Options{Logger: deps.Logger}),
 		Logger:    deps.Logger,
 	})
 	if err != nil {

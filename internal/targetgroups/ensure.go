@@ -64,9 +64,11 @@ type existing struct {
 // and, failing that, by its ownership tags (okra:cell, okra:cluster,
 // okra:managed) before creating one from c's targetGroupTemplate in cl's
 // VPC. The usual call, for a group that exists and is in step, costs one
-// DescribeTargetGroups and one DescribeTags; the tag scan (every page of
-// DescribeTargetGroups and DescribeTags per 20 groups) runs only when the
-// name is not found, that is before a creation. When the group exists, only its tags are brought in step (AddTags
+// DescribeTargetGroups and one DescribeTags; the lookup by tags (one
+// GetResources of the Resource Groups Tagging API, not a scan of the
+// account) runs only when the name is not found, that is before a
+// creation. A caller holding okra's inventory ensures many pairs at once
+// with EnsureAll. When the group exists, only its tags are brought in step (AddTags
 // for missing or changed keys, RemoveTags for okra: keys no longer
 // wanted); a second call with the same input makes no change. When the
 // template asks for it and the targets are instances, the cluster's
@@ -77,24 +79,7 @@ type existing struct {
 // someone else's group, or several groups claiming the pair, is a
 // *ConflictError.
 func (m *Manager) Ensure(ctx context.Context, c *cell.Cell, cl inventory.Cluster) (inventory.TargetGroup, error) {
-	if c == nil {
-		return inventory.TargetGroup{}, &TemplateError{Field: "cell", Reason: "no cell given"}
-	}
-	if c.Metadata.Name == "" {
-		return inventory.TargetGroup{}, &TemplateError{Field: "metadata.name", Reason: "the cell has no name"}
-	}
-	if cl.Name == "" {
-		return inventory.TargetGroup{}, &TemplateError{Field: "cluster.name", Reason: "the cluster has no name"}
-	}
-	desired, err := DesiredTags(ctx, m.log, c, cl)
-	if err != nil {
-		return inventory.TargetGroup{}, err
-	}
-	name := Name(c.Metadata.Name, cl.Name)
-	if err := ValidateName(name); err != nil {
-		return inventory.TargetGroup{}, err
-	}
-	input, err := createInput(c, cl, name, desired)
+	name, desired, input, err := m.prepare(ctx, c, cl)
 	if err != nil {
 		return inventory.TargetGroup{}, err
 	}
@@ -111,6 +96,39 @@ func (m *Manager) Ensure(ctx context.Context, c *cell.Cell, cl inventory.Cluster
 	} else {
 		warnImmutableDrift(ctx, log, found.group, input)
 	}
+	return m.finish(ctx, log, c, cl, found, desired)
+}
+
+// prepare checks the input of Ensure and builds the group's name, desired
+// tags and creation request, before any AWS call.
+func (m *Manager) prepare(ctx context.Context, c *cell.Cell, cl inventory.Cluster) (string, map[string]string, *elbv2.CreateTargetGroupInput, error) {
+	if c == nil {
+		return "", nil, nil, &TemplateError{Field: "cell", Reason: "no cell given"}
+	}
+	if c.Metadata.Name == "" {
+		return "", nil, nil, &TemplateError{Field: "metadata.name", Reason: "the cell has no name"}
+	}
+	if cl.Name == "" {
+		return "", nil, nil, &TemplateError{Field: "cluster.name", Reason: "the cluster has no name"}
+	}
+	desired, err := DesiredTags(ctx, m.log, c, cl)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	name := Name(c.Metadata.Name, cl.Name)
+	if err := ValidateName(name); err != nil {
+		return "", nil, nil, err
+	}
+	input, err := createInput(c, cl, name, desired)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, desired, input, nil
+}
+
+// finish brings found's tags in step, attaches node groups when asked and
+// returns the group as inventory.
+func (m *Manager) finish(ctx context.Context, log *slog.Logger, c *cell.Cell, cl inventory.Cluster, found *existing, desired map[string]string) (inventory.TargetGroup, error) {
 	if err := m.syncTags(ctx, log, found, desired); err != nil {
 		return inventory.TargetGroup{}, err
 	}
@@ -143,8 +161,9 @@ func ownership(cellName, cluster string) map[string]string {
 }
 
 // find returns the group okra owns for (cellName, cluster): by name first
-// (two calls), then by a scan of every group's tags, which finds a group
-// created under an earlier naming scheme.
+// (two calls), then by its ownership tags through the Resource Groups
+// Tagging API (one GetResources, whatever the account holds), which finds
+// a group created under an earlier naming scheme.
 func (m *Manager) find(ctx context.Context, log *slog.Logger, cellName, cluster, name string) (*existing, error) {
 	byName, err := m.describe(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}})
 	if err != nil {
@@ -160,7 +179,10 @@ func (m *Manager) find(ctx context.Context, log *slog.Logger, cellName, cluster,
 		}
 	}
 
-	tagged, _, err := discovery.Tagged(ctx, m.elb, ownership(cellName, cluster), m.scan)
+	if m.tagging == nil {
+		return nil, errors.New("finding the target group by its tags: a Resource Groups Tagging API client is required")
+	}
+	tagged, err := discovery.Tagged(ctx, m.tagging, ownership(cellName, cluster), m.scan)
 	if err != nil {
 		return nil, err
 	}
@@ -225,38 +247,51 @@ func (m *Manager) tagsOf(ctx context.Context, arn string) (map[string]string, er
 // DuplicateTargetGroupName when the settings differ; either way the group
 // is only used when its tags say okra owns it for the pair.
 func (m *Manager) create(ctx context.Context, log *slog.Logger, in *elbv2.CreateTargetGroupInput, cellName, cluster string) (*existing, error) {
+	g, raced, err := m.createGroup(ctx, log, in)
+	if err != nil {
+		return nil, err
+	}
+	return m.confirmOwner(ctx, log, g, cellName, cluster, raced)
+}
+
+// createGroup sends CreateTargetGroup. raced says the name was taken
+// (DuplicateTargetGroupName) and g is the group holding it.
+func (m *Manager) createGroup(ctx context.Context, log *slog.Logger, in *elbv2.CreateTargetGroupInput) (g *elbv2types.TargetGroup, raced bool, err error) {
 	name := aws.ToString(in.Name)
 	log.InfoContext(ctx, "creating target group", "port", aws.ToInt32(in.Port), "protocol", string(in.Protocol),
 		"targetType", string(in.TargetType), "vpc", aws.ToString(in.VpcId))
 	out, err := m.elb.CreateTargetGroup(ctx, in)
-	var g *elbv2types.TargetGroup
-	raced := false
 	switch {
 	case err == nil && len(out.TargetGroups) > 0:
-		g = &out.TargetGroups[0]
+		return &out.TargetGroups[0], false, nil
 	case err == nil:
-		return nil, fmt.Errorf("creating target group %s: empty answer", name)
+		return nil, false, fmt.Errorf("creating target group %s: empty answer", name)
 	case awsapi.Code(err) == "DuplicateTargetGroupName":
 		// Another invocation created it first, or the name is someone
 		// else's: the tags decide.
 		log.InfoContext(ctx, "target group name already taken; checking its owner")
-		raced = true
 		if g, err = m.describe(ctx, &elbv2.DescribeTargetGroupsInput{Names: []string{name}}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if g == nil {
-			return nil, fmt.Errorf("creating target group %s: AWS says the name is taken but no such group exists; retry", name)
+			return nil, false, fmt.Errorf("creating target group %s: AWS says the name is taken but no such group exists; retry", name)
 		}
+		return g, true, nil
 	default:
-		return nil, fmt.Errorf("creating target group %s, %w", name, err)
+		return nil, false, fmt.Errorf("creating target group %s, %w", name, err)
 	}
+}
+
+// confirmOwner reads g's tags and returns it when okra owns it for the
+// pair, else a *ConflictError.
+func (m *Manager) confirmOwner(ctx context.Context, log *slog.Logger, g *elbv2types.TargetGroup, cellName, cluster string, raced bool) (*existing, error) {
 	arn := aws.ToString(g.TargetGroupArn)
 	tags, err := m.tagsOf(ctx, arn)
 	if err != nil {
 		return nil, err
 	}
 	if !owned(tags, cellName, cluster) {
-		return nil, &ConflictError{Cell: cellName, Cluster: cluster, Name: name, ARNs: []string{arn},
+		return nil, &ConflictError{Cell: cellName, Cluster: cluster, Name: aws.ToString(g.TargetGroupName), ARNs: []string{arn},
 			Reason: "the name is taken by a target group okra does not own for this cluster and cell"}
 	}
 	if raced {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
 
 	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/inventory"
@@ -18,7 +20,7 @@ import (
 
 func newManager(t *testing.T, elb *fakeELB, eks *fakeEKS, asg *fakeASG) *targetgroups.Manager {
 	t.Helper()
-	deps := targetgroups.Deps{ELBv2: elb, Logger: quiet}
+	deps := targetgroups.Deps{ELBv2: elb, Tagging: elb, Logger: quiet}
 	if eks != nil {
 		deps.EKS = eks
 	}
@@ -195,9 +197,9 @@ func TestEnsureIdempotentWithFake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first Ensure: %v", err)
 	}
-	// Miss by name, scan (1 page, 0 tag batches: no groups yet), create,
-	// check the created group's tags.
-	if got := elb.calls; got["DescribeTargetGroups"] != 2 || got["CreateTargetGroup"] != 1 || got["DescribeTags"] != 1 {
+	// Miss by name, look up by tags (one GetResources, no ELBv2 scan),
+	// create, check the created group's tags.
+	if got := elb.calls; len(got) != 4 || got["DescribeTargetGroups"] != 1 || got["GetResources"] != 1 || got["CreateTargetGroup"] != 1 || got["DescribeTags"] != 1 {
 		t.Fatalf("first Ensure calls = %v", got)
 	}
 	elb.calls = map[string]int{}
@@ -471,5 +473,62 @@ func TestEnsureWrapsErrors(t *testing.T) {
 				t.Fatalf("err = %v, want %q wrapping AccessDenied", err, tt.wantMsg)
 			}
 		})
+	}
+}
+
+func TestEnsureAllUsesTheInventory(t *testing.T) {
+	elb := newFakeELB()
+	m := newManager(t, elb, nil, nil)
+	ctx := context.Background()
+	c := webCell("web")
+	var pairs []targetgroups.Pair
+	for i := range 5 {
+		pairs = append(pairs, targetgroups.Pair{Cell: c, Cluster: webCluster(fmt.Sprintf("web-%d", i), "v1", "vpc-1")})
+	}
+	// Two pairs' groups exist already (as Ensure made them).
+	for _, p := range pairs[:2] {
+		if _, err := m.Ensure(ctx, p.Cell, p.Cluster); err != nil {
+			t.Fatalf("Ensure: %v", err)
+		}
+	}
+	managed := func() []inventory.TargetGroup {
+		out, err := elb.GetResources(ctx, &tagging.GetResourcesInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tgs []inventory.TargetGroup
+		for _, r := range out.ResourceTagMappingList {
+			tags := map[string]string{}
+			for _, tg := range r.Tags {
+				tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+			}
+			tgs = append(tgs, inventory.TargetGroup{ARN: aws.ToString(r.ResourceARN), Tags: tags})
+		}
+		return tgs
+	}
+	inv := managed()
+	elb.calls = map[string]int{}
+	got := m.EnsureAll(ctx, inv, pairs)
+	for i, e := range got {
+		if e.Err != nil || e.Group.ARN == "" || e.Group.Cluster != pairs[i].Cluster.Name {
+			t.Fatalf("pair %d: %+v, want its group", i, e)
+		}
+	}
+	// One DescribeTargetGroups for the two found, three creations, one
+	// DescribeTags batch confirming them; no lookup by name or tags.
+	want := map[string]int{"DescribeTargetGroups": 1, "CreateTargetGroup": 3, "DescribeTags": 1}
+	if !reflect.DeepEqual(elb.calls, want) {
+		t.Errorf("EnsureAll calls = %v, want %v", elb.calls, want)
+	}
+	// In step: the second run makes one DescribeTargetGroups in all.
+	inv = managed()
+	elb.calls = map[string]int{}
+	for i, e := range m.EnsureAll(ctx, inv, pairs) {
+		if e.Err != nil || e.Group.ARN != got[i].Group.ARN {
+			t.Fatalf("second run, pair %d: %+v, want %s", i, e, got[i].Group.ARN)
+		}
+	}
+	if want := map[string]int{"DescribeTargetGroups": 1}; !reflect.DeepEqual(elb.calls, want) {
+		t.Errorf("steady EnsureAll calls = %v, want %v", elb.calls, want)
 	}
 }

@@ -3,6 +3,7 @@ package targetgroups_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -13,6 +14,8 @@ import (
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	tagging "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi"
+	taggingtypes "github.com/aws/aws-sdk-go-v2/service/resourcegroupstaggingapi/types"
 	"github.com/aws/smithy-go"
 )
 
@@ -165,6 +168,44 @@ func (f *fakeELB) DescribeTargetGroups(_ context.Context, in *elbv2.DescribeTarg
 		})
 	}
 	return &elbv2.DescribeTargetGroupsOutput{TargetGroups: out}, nil
+}
+
+// GetResources answers the Resource Groups Tagging API over the fake's
+// target groups: every TagFilter must match, ResourcesPerPage 1..100.
+func (f *fakeELB) GetResources(_ context.Context, in *tagging.GetResourcesInput, _ ...func(*tagging.Options)) (*tagging.GetResourcesOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin("GetResources"); err != nil {
+		return nil, err
+	}
+	if in.ResourcesPerPage != nil && (*in.ResourcesPerPage < 1 || *in.ResourcesPerPage > 100) {
+		return nil, apiError("InvalidParameterException")
+	}
+	out := &tagging.GetResourcesOutput{}
+	arns := make([]string, 0, len(f.groups))
+	for arn := range f.groups {
+		arns = append(arns, arn)
+	}
+	sort.Strings(arns)
+	for _, arn := range arns {
+		tags := f.tags[arn]
+		match := true
+		for _, flt := range in.TagFilters {
+			v, ok := tags[aws.ToString(flt.Key)]
+			if !ok || (len(flt.Values) > 0 && !slices.Contains(flt.Values, v)) {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		m := taggingtypes.ResourceTagMapping{ResourceARN: aws.String(arn)}
+		for k, v := range tags {
+			m.Tags = append(m.Tags, taggingtypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+		out.ResourceTagMappingList = append(out.ResourceTagMappingList, m)
+	}
+	return out, nil
 }
 
 func (f *fakeELB) DescribeTags(_ context.Context, in *elbv2.DescribeTagsInput, _ ...func(*elbv2.Options)) (*elbv2.DescribeTagsOutput, error) {

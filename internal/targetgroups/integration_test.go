@@ -55,7 +55,7 @@ func newMotoEnv(t *testing.T) *motoEnv {
 		env.subnets = append(env.subnets, aws.ToString(sn.Subnet.SubnetId))
 	}
 	env.m, err = targetgroups.New(targetgroups.Deps{
-		ELBv2: cfg.ELBv2(), EKS: cfg.EKS(), AutoScaling: cfg.AutoScaling(), Logger: quiet,
+		ELBv2: cfg.ELBv2(), Tagging: cfg.Tagging(), EKS: cfg.EKS(), AutoScaling: cfg.AutoScaling(), Logger: quiet,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -208,7 +208,7 @@ func TestEnsureMotoConcurrent(t *testing.T) {
 		}
 	}
 	t.Logf("%d concurrent Ensure calls made %d CreateTargetGroup calls", n, elbCount(env.counter, "CreateTargetGroup"))
-	owned, _, err := discovery.Tagged(ctx, env.cfg.ELBv2(), map[string]string{inventory.TagCell: "race", inventory.TagCluster: "race-1"}, discovery.Options{})
+	owned, err := discovery.Tagged(ctx, env.cfg.Tagging(), map[string]string{inventory.TagCell: "race", inventory.TagCluster: "race-1"}, discovery.Options{})
 	if err != nil {
 		t.Fatalf("Tagged: %v", err)
 	}

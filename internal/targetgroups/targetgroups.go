@@ -67,20 +67,24 @@ type Deps struct {
 	// AutoScaling is required only for Cells whose targetGroupTemplate sets
 	// attachToNodeGroups.
 	AutoScaling AutoScalingAPI
+	// Tagging is required by Ensure when the group is not found by its
+	// name (it looks the group up by its ownership tags).
+	Tagging discovery.TaggingAPI
 	// Logger receives the package's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Discovery tunes the tag scan Ensure runs before creating a group
-	// (page size, concurrency). Its Logger is ignored.
+	// Discovery tunes the lookup by tags Ensure runs before creating a
+	// group (page size) and EnsureAll's concurrency. Its Logger is ignored.
 	Discovery discovery.Options
 }
 
 // Manager creates, tags, attaches and deletes okra's target groups.
 type Manager struct {
-	elb  ELBv2API
-	eks  EKSAPI
-	asg  AutoScalingAPI
-	log  *slog.Logger
-	scan discovery.Options
+	elb     ELBv2API
+	tagging discovery.TaggingAPI
+	eks     EKSAPI
+	asg     AutoScalingAPI
+	log     *slog.Logger
+	scan    discovery.Options
 }
 
 // New returns a Manager over deps.
@@ -94,5 +98,5 @@ func New(deps Deps) (*Manager, error) {
 	}
 	scan := deps.Discovery
 	scan.Logger = log
-	return &Manager{elb: deps.ELBv2, eks: deps.EKS, asg: deps.AutoScaling, log: log, scan: scan}, nil
+	return &Manager{elb: deps.ELBv2, tagging: deps.Tagging, eks: deps.EKS, asg: deps.AutoScaling, log: log, scan: scan}, nil
 }
