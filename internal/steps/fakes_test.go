@@ -274,7 +274,9 @@ func (l *fakeListener) get() weights.Forward {
 	return l.fwd.Clone()
 }
 
-// fakeDiscovery returns fixed target groups.
+// fakeDiscovery returns fixed target groups. Like the real discovery,
+// ForCell reads no health (HealthyTargets 0): a handler sees a group's
+// healthy targets only after asking Health or HealthForDecision for it.
 type fakeDiscovery struct {
 	mu     sync.Mutex
 	groups []inventory.TargetGroup
@@ -287,16 +289,36 @@ func (d *fakeDiscovery) ForCell(context.Context, *cell.Cell) (discovery.CellTarg
 	if d.err != nil {
 		return discovery.CellTargetGroups{}, d.err
 	}
-	return discovery.CellTargetGroups{TargetGroups: append([]inventory.TargetGroup(nil), d.groups...)}, nil
+	out := append([]inventory.TargetGroup(nil), d.groups...)
+	for i := range out {
+		out[i].HealthyTargets = 0
+	}
+	return discovery.CellTargetGroups{TargetGroups: out}, nil
 }
 
-// Health and HealthForDecision keep the counts the fake's groups carry.
+// Health fills the healthy counts the fake's groups carry and leaves out
+// a group the fake no longer has, as the real one does.
 func (d *fakeDiscovery) Health(ctx context.Context, tgs []inventory.TargetGroup) ([]inventory.TargetGroup, error) {
-	return tgs, nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	known := map[string]inventory.TargetGroup{}
+	for _, g := range d.groups {
+		known[g.ARN] = g
+	}
+	var out []inventory.TargetGroup
+	for _, tg := range tgs {
+		if g, ok := known[tg.ARN]; ok {
+			tg.HealthyTargets = g.HealthyTargets
+			out = append(out, tg)
+		}
+	}
+	return out, nil
 }
 
+// HealthForDecision fills every group's count (the real one reads fewer;
+// which ones is discovery's own test).
 func (d *fakeDiscovery) HealthForDecision(ctx context.Context, c *cell.Cell, tgs []inventory.TargetGroup, fwd weights.Forward) ([]inventory.TargetGroup, error) {
-	return tgs, nil
+	return d.Health(ctx, tgs)
 }
 
 func (d *fakeDiscovery) setHealthy(name string, n int) {

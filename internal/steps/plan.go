@@ -461,6 +461,9 @@ func (h *Handlers) plan(ctx context.Context, cellName, executionARN string, st r
 	if held != nil {
 		return *held, nil, steps, nil
 	}
+	if found.TargetGroups, err = h.discover.HealthForDecision(ctx, c, found.TargetGroups, fwd); err != nil {
+		return rollout.Action{}, nil, 0, err
+	}
 	blocks, err := h.store.ListBlocked(ctx, cellName)
 	if err != nil {
 		return rollout.Action{}, nil, 0, err
