@@ -101,11 +101,11 @@ func unreserved(OkraStackProps) int { return 0 }
 
 // onboardingAccess is what a handler of internal/onboarding does: ensure
 // target groups, register clusters in ArgoCD, record them, set the first
-// weights (a first deployment, a pinned rollback, a re-split) and start
-// rollouts.
+// weights (a first deployment, a pinned rollback, a re-split), start
+// rollouts, and recover a Cell whose lease holder died (restore, notify).
 var onboardingAccess = []access{
 	readStore, writeStore, readLoadBalancers, setWeights, createRules, manageTargetGroups,
-	readClusters, attachNodeGroups, registerInArgoCD, startRollouts, describeRollouts,
+	readClusters, attachNodeGroups, registerInArgoCD, startRollouts, describeRollouts, notify,
 }
 
 // functions is every okra function. The order is the order of the

@@ -25,7 +25,7 @@ var (
 	nodeGroups    = []string{"eks:DescribeNodegroup", "eks:ListNodegroups", "autoscaling:DescribeLoadBalancerTargetGroups", "autoscaling:AttachLoadBalancerTargetGroups"}
 	notifyActions = []string{"sns:Publish", "kms:Decrypt", "kms:GenerateDataKey"}
 	asyncDLQ      = []string{"sqs:SendMessage"}
-	onboarding    = join(storeActions, elbRead, weightActions, ruleActions, tgActions, nodeGroups,
+	onboarding    = join(storeActions, elbRead, weightActions, ruleActions, tgActions, nodeGroups, notifyActions,
 		[]string{"eks:DescribeCluster", "states:StartExecution", "states:DescribeExecution"})
 )
 
