@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -712,5 +713,5 @@ func rolloutRunningReason(s rollout.Status, changes []cell.Change) string {
 		}
 	}
 	return fmt.Sprintf("cannot change while rollout %s of %s runs (%s): the rollout keeps routing where it started; wait for it to end or run `okra rollout abort`, then apply again (changed: %s)",
-		executionName(s.ExecutionARN), s.CanaryVersion, stepText(s.StepIndex, s.StepCount), strings.Join(fields, ", "))
+		executions.NameOf(s.ExecutionARN), s.CanaryVersion, rollout.StepText(s.StepIndex, s.StepCount), strings.Join(fields, ", "))
 }

@@ -300,7 +300,7 @@ func describeAction(a rollout.Action, steps int) string {
 		s += " by " + a.NewVersion
 	}
 	if a.Kind != rollout.ActionDone && a.StepIndex < steps {
-		s += " (" + stepText(a.StepIndex, steps) + ")"
+		s += " (" + rollout.StepText(a.StepIndex, steps) + ")"
 	}
 	if a.Reason != "" {
 		s += ": " + a.Reason

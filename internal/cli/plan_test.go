@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/rollout"
 )
 
@@ -74,7 +75,7 @@ func TestPlanGolden(t *testing.T) {
 func TestPlanWhileARolloutRuns(t *testing.T) {
 	e := newAWSEnv(t)
 	planFixture(t, e, "planrun")
-	runningExecution(t, e, executionName(execution))
+	runningExecution(t, e, executions.NameOf(execution))
 	if _, err := e.store.AcquireLease(e.ctx, "web", execution, func(context.Context, string) (bool, error) { return false, nil }); err != nil {
 		t.Fatal(err)
 	}

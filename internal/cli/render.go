@@ -476,26 +476,3 @@ func shortDuration(d time.Duration) string {
 	}
 	return s
 }
-
-// stepText names a rollout's step for people, 1-based as everywhere okra
-// shows steps: index is rollout.Status.StepIndex (0-based, the step being
-// carried out or next to run), count the number of steps. "step 2 of 5";
-// "all 5 steps done" past the last; "step 2" when the count is unknown.
-func stepText(index, count int) string {
-	index = max(index, 0)
-	switch {
-	case count <= 0:
-		return fmt.Sprintf("step %d", index+1)
-	case index >= count:
-		return fmt.Sprintf("all %d steps done", count)
-	}
-	return fmt.Sprintf("step %d of %d", index+1, count)
-}
-
-// executionName is the last part of an execution ARN, its name.
-func executionName(arn string) string {
-	if i := strings.LastIndex(arn, ":"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
-}

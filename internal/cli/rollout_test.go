@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/gate"
 	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/rollout"
@@ -196,7 +197,7 @@ func TestBar(t *testing.T) {
 // which must be unique in the package.
 func statusStore(t *testing.T, e *awsEnv, prefix string) {
 	t.Helper()
-	runningExecution(t, e, executionName(execution))
+	runningExecution(t, e, executions.NameOf(execution))
 	statusStoreHeldBy(t, e, prefix, execution)
 }
 

@@ -21,8 +21,8 @@ func TestStepText(t *testing.T) {
 		{-1, 3, "step 1 of 3"},
 		{2, 0, "step 3"},
 	} {
-		if got := stepText(tc.index, tc.count); got != tc.want {
-			t.Errorf("stepText(%d, %d) = %q, want %q", tc.index, tc.count, got, tc.want)
+		if got := rollout.StepText(tc.index, tc.count); got != tc.want {
+			t.Errorf("rollout.StepText(%d, %d) = %q, want %q", tc.index, tc.count, got, tc.want)
 		}
 	}
 }
@@ -38,7 +38,7 @@ func TestStatusStepAgreesWithThePlannersReason(t *testing.T) {
 	if s.Number != 2 || s.Count != 5 || s.Kind != stepPause {
 		t.Fatalf("describeStep = %+v, want step 2 of 5, a pause", s)
 	}
-	if got, want := stepText(st.StepIndex, st.StepCount), "step 2 of 5"; got != want {
+	if got, want := rollout.StepText(st.StepIndex, st.StepCount), "step 2 of 5"; got != want {
 		t.Errorf("stepText = %q, want %q", got, want)
 	}
 }

@@ -74,6 +74,15 @@ func ARN(stateMachineARN, name string) string {
 	return strings.Replace(stateMachineARN, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
+// NameOf returns an execution's name: the last part of its ARN (the ARN
+// itself when it has no colon).
+func NameOf(arn string) string {
+	if i := strings.LastIndex(arn, ":"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
 // Executions starts and inspects rollout executions of one state machine.
 type Executions struct {
 	sfn             API

@@ -128,7 +128,7 @@ type ClaimedError struct {
 
 func (e *ClaimedError) Error() string {
 	c := e.Claim
-	what := "rollout " + executionName(c.Execution)
+	what := "rollout " + executions.NameOf(c.Execution)
 	if c.Action == actionRetry {
 		what = "the retry of " + c.Version
 	}
@@ -176,7 +176,7 @@ func approvalPrefix(execution string) string {
 	if execution == "" {
 		return "approval#"
 	}
-	return "approval#" + executionName(execution) + "#"
+	return "approval#" + executions.NameOf(execution) + "#"
 }
 
 func approvalKey(execution, token string) string {
@@ -186,7 +186,7 @@ func approvalKey(execution, token string) string {
 
 const abortPrefix, retryPrefix = "abort#", "retry#"
 
-func abortKey(execution string) string { return abortPrefix + executionName(execution) }
+func abortKey(execution string) string { return abortPrefix + executions.NameOf(execution) }
 
 func retryKey(b rollout.Block) string {
 	return fmt.Sprintf("%s%s#%d", retryPrefix, b.Version, b.At.UTC().UnixNano())
@@ -276,9 +276,9 @@ func doing(st rollout.Status) string {
 		}
 		return msg + ")"
 	}
-	msg := fmt.Sprintf("rollout %s of %s is %s", executionName(st.ExecutionARN), st.CanaryVersion, st.Phase)
+	msg := fmt.Sprintf("rollout %s of %s is %s", executions.NameOf(st.ExecutionARN), st.CanaryVersion, st.Phase)
 	if st.StepCount > 0 {
-		msg += fmt.Sprintf(" at step %d of %d", st.StepIndex, st.StepCount)
+		msg += " at " + rollout.StepText(st.StepIndex, st.StepCount)
 	}
 	if st.Message != "" {
 		msg += ": " + st.Message
@@ -347,19 +347,19 @@ func (g *Gate) Promote(ctx context.Context, cellName string) (Result, error) {
 	case err != nil:
 		g.release(ctx, cellName, claim)
 		g.clearToken(ctx, cellName, st.ExecutionARN, token, "the approval no longer waits")
-		return Result{}, &NotWaitingError{Cell: cellName, Doing: fmt.Sprintf("the approval of rollout %s no longer waits (%s)", executionName(st.ExecutionARN), awsapi.Code(err))}
+		return Result{}, &NotWaitingError{Cell: cellName, Doing: fmt.Sprintf("the approval of rollout %s no longer waits (%s)", executions.NameOf(st.ExecutionARN), awsapi.Code(err))}
 	}
 	g.complete(ctx, cellName, claim)
 	g.clearToken(ctx, cellName, st.ExecutionARN, token, fmt.Sprintf("promoted by %s", g.actor))
 	g.log.InfoContext(ctx, "promoted rollout", "cell", cellName, "execution", st.ExecutionARN)
 	if _, err := g.store.AppendEvent(ctx, cellName, store.Event{
 		Type: store.EventPromoted, Execution: st.ExecutionARN, Version: st.CanaryVersion,
-		Message: fmt.Sprintf("promoted by %s at step %d", g.actor, st.StepIndex), Details: map[string]string{"actor": g.actor},
+		Message: fmt.Sprintf("promoted by %s at %s", g.actor, rollout.StepText(st.StepIndex, st.StepCount)), Details: map[string]string{"actor": g.actor},
 	}); err != nil {
 		return Result{}, fmt.Errorf("recording the promotion, %w", err)
 	}
 	return Result{Cell: cellName, Execution: st.ExecutionARN, Version: st.CanaryVersion,
-		Message: fmt.Sprintf("promoted rollout %s of %s at step %d of %d", executionName(st.ExecutionARN), st.CanaryVersion, st.StepIndex, st.StepCount)}, nil
+		Message: fmt.Sprintf("promoted rollout %s of %s at %s", executions.NameOf(st.ExecutionARN), st.CanaryVersion, rollout.StepText(st.StepIndex, st.StepCount))}, nil
 }
 
 // clearToken removes token from the status if it is still there. The
@@ -434,7 +434,7 @@ func (g *Gate) Abort(ctx context.Context, cellName, reason string) (Result, erro
 	if check.Dead {
 		g.complete(ctx, cellName, claim)
 		return Result{Cell: cellName, Execution: holder, Version: st.CanaryVersion,
-			Message: fmt.Sprintf("rollout %s of %s had already ended %s; its rollout was recovered: %s", executionName(holder), st.CanaryVersion, check.Status, orNone(after.Message))}, nil
+			Message: fmt.Sprintf("rollout %s of %s had already ended %s; its rollout was recovered: %s", executions.NameOf(holder), st.CanaryVersion, check.Status, orNone(after.Message))}, nil
 	}
 	if _, err := g.store.AppendEvent(ctx, cellName, store.Event{
 		Type: store.EventAborted, Execution: holder, Version: st.CanaryVersion, Message: reason,
@@ -464,7 +464,7 @@ func (g *Gate) Abort(ctx context.Context, cellName, reason string) (Result, erro
 	g.complete(ctx, cellName, claim)
 	g.log.InfoContext(ctx, "stopped rollout execution", "cell", cellName, "execution", holder)
 	return Result{Cell: cellName, Execution: holder, Version: st.CanaryVersion,
-		Message: fmt.Sprintf("stopped rollout %s of %s: the safety net restores %s's weights", executionName(holder), st.CanaryVersion, st.StableVersion)}, nil
+		Message: fmt.Sprintf("stopped rollout %s of %s: the safety net restores %s's weights", executions.NameOf(holder), st.CanaryVersion, st.StableVersion)}, nil
 }
 
 // failApproval fails the approval st waits for with AbortedError, after
@@ -492,7 +492,7 @@ func (g *Gate) failApproval(ctx context.Context, cellName string, st rollout.Sta
 		g.clearToken(ctx, cellName, holder, token, "aborting: "+reason)
 		g.log.InfoContext(ctx, "aborted rollout", "cell", cellName, "execution", holder)
 		return Result{Cell: cellName, Execution: holder, Version: st.CanaryVersion,
-			Message: fmt.Sprintf("aborted rollout %s of %s: it rolls back to %s", executionName(holder), st.CanaryVersion, st.StableVersion)}, true, nil
+			Message: fmt.Sprintf("aborted rollout %s of %s: it rolls back to %s", executions.NameOf(holder), st.CanaryVersion, st.StableVersion)}, true, nil
 	case !taskGone(err):
 		g.release(ctx, cellName, claim)
 		return Result{}, false, fmt.Errorf("failing the approval of rollout %s, %w", holder, err)
@@ -582,14 +582,5 @@ func (g *Gate) Retry(ctx context.Context, cellName string) (Result, error) {
 	}
 	g.log.InfoContext(ctx, "retry "+verb, "cell", cellName, "version", last.Version, "execution", r.ARN, "attempt", r.Attempt)
 	return Result{Cell: cellName, Execution: r.ARN, Version: last.Version, Attempt: r.Attempt,
-		Message: fmt.Sprintf("unblocked %s and %s rollout attempt %d (%s)", last.Version, verb, r.Attempt, executionName(r.ARN))}, nil
-}
-
-func executionName(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == ':' {
-			return arn[i+1:]
-		}
-	}
-	return arn
+		Message: fmt.Sprintf("unblocked %s and %s rollout attempt %d (%s)", last.Version, verb, r.Attempt, executions.NameOf(r.ARN))}, nil
 }

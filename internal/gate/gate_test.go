@@ -199,7 +199,7 @@ func TestPromoteWithNothingWaiting(t *testing.T) {
 	g, _, f := newGate(t, st)
 	_, err := g.Promote(context.Background(), "web")
 	var nw *gate.NotWaitingError
-	if !errors.As(err, &nw) || !strings.Contains(err.Error(), "rollout web--v2--1 of v2 is Progressing at step 1 of 3: step 1: pause 10m0s") {
+	if !errors.As(err, &nw) || !strings.Contains(err.Error(), "rollout web--v2--1 of v2 is Progressing at step 2 of 3: step 1: pause 10m0s") {
 		t.Fatalf("Promote: %v, want NotWaitingError saying what the rollout does", err)
 	}
 	if len(f.successes) != 0 {

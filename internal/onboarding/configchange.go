@@ -10,6 +10,7 @@ import (
 
 	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/events"
+	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/listener"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -247,16 +248,6 @@ func specChanges(rev int64, oldSpec string, c *cell.Cell) ([]cell.Change, string
 
 // ingressHeldMessage names the rollout that keeps the old ingress.
 func ingressHeldMessage(rev int64, st rollout.Status) string {
-	return fmt.Sprintf("revision %d changes the ingress while rollout %s of %s runs (step %d of %d): the rollout keeps routing where it started; the new ingress applies after it ends",
-		rev, executionNameOf(st.ExecutionARN), st.CanaryVersion, min(st.StepIndex+1, max(st.StepCount, 1)), st.StepCount)
-}
-
-// executionNameOf is the last part of an execution ARN.
-func executionNameOf(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == ':' {
-			return arn[i+1:]
-		}
-	}
-	return arn
+	return fmt.Sprintf("revision %d changes the ingress while rollout %s of %s runs (%s): the rollout keeps routing where it started; the new ingress applies after it ends",
+		rev, executions.NameOf(st.ExecutionARN), st.CanaryVersion, rollout.StepText(st.StepIndex, st.StepCount))
 }

@@ -228,7 +228,7 @@ func (o *observed) runStep(base Action, step cell.Step, stableGroups []string, c
 		return o.setWeights(base, *step.SetWeight, stableGroups, canary, i+1)
 	case step.Pause != nil && step.Pause.Duration == nil:
 		a.Kind, a.Indefinite = ActionAwaitApproval, true
-		a.Reason = fmt.Sprintf("%s: pause until promoted", stepOf(i, len(stepsOf(o.in.Cell))))
+		a.Reason = fmt.Sprintf("%s: pause until promoted", StepText(i, len(stepsOf(o.in.Cell))))
 		return a
 	case step.Pause != nil:
 		until := o.in.Now.Add(max(0, step.Pause.Duration.Duration))
@@ -237,15 +237,15 @@ func (o *observed) runStep(base Action, step cell.Step, stableGroups []string, c
 		}
 		a.Kind = ActionPause
 		o.waitUntil(&a, until)
-		a.Reason = fmt.Sprintf("%s: pause %s", stepOf(i, len(stepsOf(o.in.Cell))), step.Pause.Duration.Duration)
+		a.Reason = fmt.Sprintf("%s: pause %s", StepText(i, len(stepsOf(o.in.Cell))), step.Pause.Duration.Duration)
 		return a
 	case step.Analysis != nil:
 		a.Kind, a.Analysis = ActionAnalyze, step.Analysis
-		a.Reason = fmt.Sprintf("%s: analysis %s", stepOf(i, len(stepsOf(o.in.Cell))), templateNames(step.Analysis))
+		a.Reason = fmt.Sprintf("%s: analysis %s", StepText(i, len(stepsOf(o.in.Cell))), templateNames(step.Analysis))
 		return a
 	}
 	a.Kind, a.Indefinite = ActionAwaitApproval, true
-	a.Reason = fmt.Sprintf("%s sets none of setWeight, pause or analysis; promote skips it", stepOf(i, len(stepsOf(o.in.Cell))))
+	a.Reason = fmt.Sprintf("%s sets none of setWeight, pause or analysis; promote skips it", StepText(i, len(stepsOf(o.in.Cell))))
 	return a
 }
 
@@ -256,7 +256,7 @@ func (o *observed) setWeights(base Action, weight int32, stableGroups []string, 
 	f, err := weights.Split(stableGroups, arnsOf(canary), weight, o.stickiness())
 	if err != nil {
 		a.Kind, a.Indefinite = ActionAwaitApproval, true
-		a.Reason = fmt.Sprintf("%s cannot set the canary to %d%%: %v", stepOf(base.StepIndex, len(stepsOf(o.in.Cell))), weight, err)
+		a.Reason = fmt.Sprintf("%s cannot set the canary to %d%%: %v", StepText(base.StepIndex, len(stepsOf(o.in.Cell))), weight, err)
 		return a
 	}
 	bad := o.unhealthy(canary)
@@ -366,8 +366,17 @@ func BackgroundAnalysisAt(c *cell.Cell, stepIndex int) *cell.Analysis {
 	return &bg.Analysis
 }
 
-// stepOf names step index (0-based) of count for people, 1-based as okra
-// shows steps everywhere: "step 2 of 5".
-func stepOf(index, count int) string {
+// StepText names a rollout's step for people, 1-based as everywhere okra
+// shows steps: index is Status.StepIndex (0-based, the step being carried
+// out or next to run), count the number of steps. "step 2 of 5"; "all 5
+// steps done" past the last; "step 2" when the count is unknown.
+func StepText(index, count int) string {
+	index = max(index, 0)
+	switch {
+	case count <= 0:
+		return fmt.Sprintf("step %d", index+1)
+	case index >= count:
+		return fmt.Sprintf("all %d steps done", count)
+	}
 	return fmt.Sprintf("step %d of %d", index+1, count)
 }

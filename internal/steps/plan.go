@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/okrahq/okra/internal/cell"
+	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/inventory"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
@@ -272,7 +273,7 @@ func (h *Handlers) takeOver(ctx context.Context, c *cell.Cell, holder, previous 
 	if status == "" {
 		status = "unknown"
 	}
-	why := fmt.Sprintf("execution %s ended %s without releasing the lease", executionName(previous), status)
+	why := fmt.Sprintf("execution %s ended %s without releasing the lease", executions.NameOf(previous), status)
 	log.WarnContext(ctx, "took over the lease of an unfinished rollout: restoring its snapshot", "previousStatus", status)
 	out, err := h.undo(ctx, c, st, undoing{
 		holder: holder, execution: previous,

@@ -322,13 +322,3 @@ func (h *Handlers) recorded(ctx context.Context, cellName, executionARN string, 
 
 // recentEvents bounds how far back recorded looks.
 const recentEvents = 50
-
-// executionName returns the last part of an execution ARN.
-func executionName(arn string) string {
-	for i := len(arn) - 1; i >= 0; i-- {
-		if arn[i] == ':' {
-			return arn[i+1:]
-		}
-	}
-	return arn
-}
