@@ -188,7 +188,7 @@ func TestPromote(t *testing.T) {
 	if len(s.events) != 1 || s.events[0].Type != store.EventPromoted || !strings.Contains(s.events[0].Message, "alice") {
 		t.Errorf("events %+v", s.events)
 	}
-	if !strings.Contains(res.Message, "step 1 of 3") {
+	if !strings.Contains(res.Message, "step 2 of 3") { // StepIndex 1, shown 1-based
 		t.Errorf("result %+v", res)
 	}
 }
