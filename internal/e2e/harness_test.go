@@ -372,7 +372,7 @@ func (f *fixture) waitFor(arn, what string, timeout time.Duration, cond func() (
 func (f *fixture) waitPaused(arn string) rollout.Status {
 	f.t.Helper()
 	var st rollout.Status
-	f.waitFor(arn, "the rollout to wait for approval", 30*time.Second, func() (bool, string) {
+	f.waitFor(arn, "the rollout to wait for approval", 60*time.Second, func() (bool, string) {
 		st = f.status()
 		return st.Phase == rollout.PhasePaused && st.TaskToken != "", fmt.Sprintf("status %s (%s), token set: %t", st.Phase, st.Message, st.TaskToken != "")
 	})
