@@ -137,7 +137,7 @@ func TestDefaultScenarioRollsV2Out(t *testing.T) {
 	// What the user sees: the status screen of `okra rollout status`, the
 	// ArgoCD secrets and the history.
 	for _, s := range []string{
-		"Phase:      Analyzing", "Step:       2/6  analysis canary-5xx-rate", "v2 (canary)", "[████",
+		"Phase:      Analyzing", "Step:       2 of 6  analysis canary-5xx-rate", "v2 (canary)", "[████",
 		"listener now:    web-1-v2 50%, web-2-v2 50%",
 		"argocd.argoproj.io/secret-type: cluster", "okra.dev/target-group.web: arn:aws:elasticloadbalancing:", "caData",
 		"…", "History of Cell web (newest last)", "Done in",

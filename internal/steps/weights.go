@@ -145,7 +145,7 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	}
 	return h.event(ctx, in.Cell, store.Event{
 		Type: store.EventWeightsSet, Execution: in.ExecutionARN, Version: canary,
-		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd, Details: details,
+		Message: fmt.Sprintf("%s: %s", rollout.StepText(a.StepIndex, st.StepCount), a.Reason), Weights: &fwd, Details: details,
 	})
 }
 
@@ -232,7 +232,7 @@ func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
 	fwd := expected.Clone()
 	return h.event(ctx, in.Cell, store.Event{
 		Type: store.EventWeightsVerified, Execution: in.ExecutionARN, Version: a.CanaryVersion,
-		Message: fmt.Sprintf("step %d: %s", a.StepIndex, a.Reason), Weights: &fwd,
+		Message: fmt.Sprintf("%s: %s", rollout.StepText(a.StepIndex, st.StepCount), a.Reason), Weights: &fwd,
 		Details: map[string]string{"canaryWeight": fmt.Sprint(a.CanaryWeight), "stepIndex": fmt.Sprint(a.StepIndex)},
 	})
 }
