@@ -182,11 +182,7 @@ func NameFromARN(arn string) string {
 }
 
 func taggingTagMap(tags []taggingtypes.Tag) map[string]string {
-	out := make(map[string]string, len(tags))
-	for _, t := range tags {
-		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return out
+	return tagMap(tags, func(t taggingtypes.Tag) (*string, *string) { return t.Key, t.Value })
 }
 
 // DescribeTags describes the tags of at most MaxTagsARNs resources in one
@@ -369,9 +365,16 @@ func CountHealthy(descs []elbv2types.TargetHealthDescription) int {
 
 // TagMap turns an ELBv2 tag list into a map.
 func TagMap(tags []elbv2types.Tag) map[string]string {
+	return tagMap(tags, func(t elbv2types.Tag) (*string, *string) { return t.Key, t.Value })
+}
+
+// tagMap turns a tag list of either API (ELBv2, Resource Groups Tagging)
+// into a map; kv gives a tag's key and value.
+func tagMap[T any](tags []T, kv func(T) (*string, *string)) map[string]string {
 	out := make(map[string]string, len(tags))
 	for _, t := range tags {
-		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		k, v := kv(t)
+		out[aws.ToString(k)] = aws.ToString(v)
 	}
 	return out
 }
