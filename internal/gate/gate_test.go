@@ -407,9 +407,11 @@ func (o *fakeOwners) Check(_ context.Context, _ string, st rollout.Status, found
 	return c, nil
 }
 
-// TestRetryRecoversADeadHolder: after an abort whose safety-net event
-// was lost, retry recovers the Cell first, then retries the version.
-func TestRetryRecoversADeadHolder(t *testing.T) {
+// deadHolderGate is a gate over a Cell paused with no approval pending
+// whose lease holder ended ABORTED without releasing it (its safety-net
+// event was lost).
+func deadHolderGate(t *testing.T) (*gate.Gate, *fakeStore, *fakeSFN, *fakeOwners) {
+	t.Helper()
 	st := paused()
 	st.TaskToken = ""
 	s := &fakeStore{status: st}
@@ -419,6 +421,13 @@ func TestRetryRecoversADeadHolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, s, f, owners
+}
+
+// TestRetryRecoversADeadHolder: after an abort whose safety-net event
+// was lost, retry recovers the Cell first, then retries the version.
+func TestRetryRecoversADeadHolder(t *testing.T) {
+	g, _, _, owners := deadHolderGate(t)
 	res, err := g.Retry(context.Background(), "web")
 	if err != nil {
 		t.Fatalf("Retry: %v", err)
@@ -431,15 +440,7 @@ func TestRetryRecoversADeadHolder(t *testing.T) {
 // TestAbortOfADeadHolderRecoversIt: an abort that finds the holder
 // already ended recovers the Cell instead of stopping anything.
 func TestAbortOfADeadHolderRecoversIt(t *testing.T) {
-	st := paused()
-	st.TaskToken = ""
-	s := &fakeStore{status: st}
-	f := &fakeSFN{executions: map[string]sfntypes.ExecutionStatus{holder: sfntypes.ExecutionStatusAborted}}
-	owners := &fakeOwners{s: s, status: map[string]string{holder: "ABORTED"}}
-	g, err := gate.New(gate.Deps{Store: s, SFN: f, StateMachineARN: machine, Actor: "alice", Owners: owners, Now: func() time.Time { return t0 }, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, s, f, _ := deadHolderGate(t)
 	res, err := g.Abort(context.Background(), "web", "late")
 	if err != nil {
 		t.Fatalf("Abort: %v", err)
