@@ -247,6 +247,10 @@ func TestConcurrentTriggersStartOneRollout(t *testing.T) {
 func (f *fixture) cellExecutions() []sfntypes.ExecutionListItem {
 	f.t.Helper()
 	var out []sfntypes.ExecutionListItem
+	// Other tests start executions of the same state machine while this
+	// pages, newest first, so an execution can reappear on a later page;
+	// an ARN names one execution, so count each once.
+	seen := map[string]bool{}
 	p := sfn.NewListExecutionsPaginator(f.sfn, &sfn.ListExecutionsInput{StateMachineArn: aws.String(f.okra.StateMachineARN)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(f.ctx)
@@ -254,7 +258,8 @@ func (f *fixture) cellExecutions() []sfntypes.ExecutionListItem {
 			f.t.Fatalf("ListExecutions: %v", err)
 		}
 		for _, x := range page.Executions {
-			if strings.HasPrefix(aws.ToString(x.Name), f.name+"--") {
+			if arn := aws.ToString(x.ExecutionArn); strings.HasPrefix(aws.ToString(x.Name), f.name+"--") && !seen[arn] {
+				seen[arn] = true
 				out = append(out, x)
 			}
 		}

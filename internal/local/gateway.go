@@ -48,6 +48,10 @@
 //     the bare string, not JSON-quoted.
 //   - Invoke calls carry no deadline: moto's client waits as long as the
 //     gateway takes (WithTimeout bounds it).
+//   - StartExecution's "is this name taken" check is not atomic: two
+//     concurrent starts of one name both create an execution, with the same
+//     ARN. AWS never runs two executions of one name, so the gateway passes
+//     StartExecution calls to moto one at a time (startMu).
 //
 // Fault injection (faults.go, WithFaults): the gateway can answer a seeded
 // share of proxied calls with throttling, 5xx errors or timeouts in each
@@ -147,6 +151,10 @@ type Gateway struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	faults   *Faults // nil: no fault injection (WithFaults)
+
+	// startMu serializes StartExecution so moto's name check holds as
+	// AWS's does (see the package doc).
+	startMu sync.Mutex
 
 	mu        sync.RWMutex
 	functions map[string]*function
@@ -378,6 +386,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.faults.interceptProxied(w, r, g.log) {
 		return
+	}
+	if r.Header.Get("X-Amz-Target") == "AWSStepFunctions.StartExecution" {
+		g.startMu.Lock()
+		defer g.startMu.Unlock()
 	}
 	g.proxy.ServeHTTP(w, r)
 }

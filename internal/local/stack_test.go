@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -606,5 +607,60 @@ func TestUnregisteredFunctionErrorNames(t *testing.T) {
 				t.Fatalf("error = %q (cause %q), want %q", got, aws.ToString(out.Cause), tt.wantError)
 			}
 		})
+	}
+}
+
+// TestConcurrentStartsOfOneNameRunOneExecution pins the gateway's fix for
+// moto's non-atomic name check: AWS never runs two executions of one name,
+// however many StartExecution calls race.
+func TestConcurrentStartsOfOneNameRunOneExecution(t *testing.T) {
+	s := localStack(t)
+	c := sfnClient(t, s)
+	// moto copies the state machine between its name check and recording
+	// the execution; a definition the size of okra's widens that window.
+	states := []string{`"S0": {"Type": "Wait", "Seconds": 2, "End": true}`}
+	for i := 1; i < 300; i++ {
+		states = append(states, fmt.Sprintf(`"S%d": {"Type": "Pass", "Next": "S%d"}`, i, i-1))
+	}
+	sm := machine(t, c, `{"StartAt": "S299", "States": {`+strings.Join(states, ",")+`}}`, nil)
+	name := testenv.UniqueName("race")
+	const racers = 8
+	var wg sync.WaitGroup
+	arns := make(chan string, racers)
+	begin := make(chan struct{})
+	for range racers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-begin
+			out, err := c.StartExecution(context.Background(), &sfn.StartExecutionInput{
+				StateMachineArn: aws.String(sm),
+				Name:            aws.String(name),
+				Input:           aws.String(`{}`),
+			})
+			if err != nil {
+				var exists *sfntypes.ExecutionAlreadyExists
+				if !errors.As(err, &exists) {
+					t.Errorf("StartExecution: %v", err)
+				}
+				return
+			}
+			arns <- aws.ToString(out.ExecutionArn)
+		}()
+	}
+	close(begin)
+	wg.Wait()
+	close(arns)
+	for arn := range arns {
+		if !strings.HasSuffix(arn, ":"+name) {
+			t.Errorf("StartExecution answered %s, want the execution named %s", arn, name)
+		}
+	}
+	list, err := c.ListExecutions(context.Background(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(sm)})
+	if err != nil {
+		t.Fatalf("ListExecutions: %v", err)
+	}
+	if len(list.Executions) != 1 {
+		t.Fatalf("%d executions named %s after %d racing starts, want 1", len(list.Executions), name, racers)
 	}
 }
