@@ -13,6 +13,12 @@ TEST_TIMEOUT ?= 40m
 
 export OKRA_MOTO_SERVER := $(abspath $(MOTO_SERVER))
 
+# scipy is the reference the canary judge's Mann-Whitney test is checked
+# against (internal/judge's TestScipyCrossCheck); numpy is pinned with it.
+SCIPY_VERSION := 1.17.1
+NUMPY_VERSION := 2.4.6
+export OKRA_SCIPY_PYTHON := $(abspath $(VENV)/bin/python)
+
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +30,13 @@ $(VENV)/.moto-$(MOTO_VERSION):
 
 .PHONY: emulator
 emulator: $(VENV)/.moto-$(MOTO_VERSION) ## Install the local AWS emulator (moto) into .venv
+
+$(VENV)/.scipy-$(SCIPY_VERSION): $(VENV)/.moto-$(MOTO_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'scipy==$(SCIPY_VERSION)' 'numpy==$(NUMPY_VERSION)'
+	touch $@
+
+.PHONY: scipy
+scipy: $(VENV)/.scipy-$(SCIPY_VERSION) ## Install scipy into .venv (the judge's statistical reference)
 
 .PHONY: kube-assets
 kube-assets: ## Install etcd and build (once, cached) the kube-apiserver the ArgoCD tests run against
@@ -48,9 +61,9 @@ lint: ## gofmt and go vet
 	cd infra && $(INFRA_ENV) $(GO) vet ./...
 
 .PHONY: test
-test: emulator kube-assets ## Build and run every test, integration tests against the local emulators included
+test: emulator scipy kube-assets ## Build and run every test, integration tests against the local emulators included
 	$(GO) build ./...
-	KUBEBUILDER_ASSETS="$$(dirname "$$(tools/kube-apiserver/build.sh)")" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	OKRA_REQUIRE_SCIPY=1 KUBEBUILDER_ASSETS="$$(dirname "$$(tools/kube-apiserver/build.sh)")" $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory test-infra
 	$(MAKE) --no-print-directory fuzz
 

@@ -26,6 +26,7 @@ require (
 	github.com/expr-lang/expr v1.17.8
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sync v0.22.0
+	gonum.org/v1/gonum v0.17.0
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
