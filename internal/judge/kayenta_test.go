@@ -157,3 +157,119 @@ func TestKayentaMannWhitneySuite(t *testing.T) {
 		}
 	})
 }
+
+func ptr(v float64) *float64 { return &v }
+
+// TestKayentaClassifierSuite ports ClassifierSuite.scala's Mann-Whitney
+// cases, each case named as its Kayenta test. Its three "Mean Inequality
+// Classifier" tests are not ported: that classifier is not part of
+// NetflixACAJudge.
+func TestKayentaClassifierSuite(t *testing.T) {
+	type want struct {
+		class    Classification
+		critical bool
+		// ratio: "nil" for Kayenta's NaN deviation, "1" for 1.0, "" unchecked.
+		ratio string
+	}
+	mw := func(tol, conf float64) ClassifierOptions { return ClassifierOptions{Tolerance: tol, Confidence: conf} }
+	cases := []struct {
+		test   string
+		opts   ClassifierOptions
+		metric Metric
+		want   want
+		// deviation says where okra departs from Kayenta on purpose.
+		deviation string
+	}{
+		{test: "Mann-Whitney Classifier Test: Pass Metric", opts: mw(0.10, 0.95), want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Test: High Metric", opts: mw(0.10, 0.95), want: want{class: High}},
+		{test: "Mann-Whitney Classifier Test: Low Metric", opts: mw(0.10, 0.95), want: want{class: Low}},
+		{test: "Mann-Whitney Classifier Directional Test: Increase", opts: mw(0.10, 0.95), metric: Metric{Direction: Increase}, want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Directional Test: Decrease", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Directional Test: High Metric", opts: mw(0.10, 0.95), metric: Metric{Direction: Increase}, want: want{class: High}},
+		{test: "Mann-Whitney Classifier Directional Test: Low Metric", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Low}},
+		{test: "Mann-Whitney Classifier Test: High Metric (Large Input)", opts: mw(0.10, 0.95), want: want{class: High}},
+		{test: "Mann-Whitney Classifier Test - Mean Ratio Effect Size: High", opts: mw(0.10, 0.95),
+			metric: Metric{EffectSize: EffectSize{AllowedDecrease: ptr(0.8), AllowedIncrease: ptr(1.2)}}, want: want{class: High}},
+		{test: "Mann-Whitney Classifier Test - Mean Ratio Effect Size: Low", opts: mw(0.10, 0.95),
+			metric: Metric{Direction: Decrease, EffectSize: EffectSize{AllowedDecrease: ptr(0.8), AllowedIncrease: ptr(1.2)}}, want: want{class: Low}},
+		{test: "Mann-Whitney Classifier Test - Mean Ratio Effect Size: Pass", opts: mw(0.10, 0.95),
+			metric: Metric{NaNStrategy: Remove, EffectSize: EffectSize{AllowedDecrease: ptr(0.5), AllowedIncrease: ptr(1.0)}}, want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Test - Mean Ratio Effect Size: Pass (Large Input)", opts: mw(0.10, 0.95),
+			metric: Metric{EffectSize: EffectSize{AllowedDecrease: ptr(1.0), AllowedIncrease: ptr(5.0)}}, want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Test - CLES Effect Size: Pass", opts: mw(0.20, 0.98),
+			metric: Metric{EffectSize: EffectSize{Measure: CLES, AllowedDecrease: ptr(0.5), AllowedIncrease: ptr(0.8)}}, want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Test - CLES Effect Size: High", opts: mw(0.20, 0.98),
+			metric: Metric{EffectSize: EffectSize{Measure: CLES, AllowedDecrease: ptr(0.2), AllowedIncrease: ptr(0.8)}}, want: want{class: High}},
+		{test: "Mann-Whitney Classifier Test - CLES Effect Size: Low", opts: mw(0.20, 0.98),
+			metric: Metric{EffectSize: EffectSize{Measure: CLES, AllowedDecrease: ptr(0.2), AllowedIncrease: ptr(0.8)}}, want: want{class: Low}},
+		{test: "Mann-Whitney Classifier Test - Critical Effect Size: Critical High", opts: mw(0.10, 0.95),
+			metric: Metric{Critical: true, EffectSize: EffectSize{CriticalDecrease: ptr(1.0), CriticalIncrease: ptr(1.2)}}, want: want{class: High, critical: true}},
+		{test: "Mann-Whitney Classifier Test - Critical Effect Size: Critical Low", opts: mw(0.10, 0.95),
+			metric: Metric{Critical: true, EffectSize: EffectSize{CriticalDecrease: ptr(1.2), CriticalIncrease: ptr(1.0)}}, want: want{class: Low, critical: true}},
+		{test: "Mann-Whitney Classifier Test - Critical Effect Size: High", opts: mw(0.10, 0.95),
+			metric: Metric{Critical: true, EffectSize: EffectSize{AllowedDecrease: ptr(1.0), AllowedIncrease: ptr(5.0), CriticalDecrease: ptr(1.0), CriticalIncrease: ptr(13.0)}},
+			want: want{class: High}},
+		{test: "Mann-Whitney Classifier Test - Critical Effect Size: Pass", opts: mw(0.10, 0.95),
+			metric: Metric{Critical: true, EffectSize: EffectSize{AllowedDecrease: ptr(1.0), AllowedIncrease: ptr(13.0), CriticalDecrease: ptr(1.0), CriticalIncrease: ptr(15.0)}},
+			want: want{class: Pass}},
+		{test: "Mann-Whitney Classifier Test - Critical Effect Size: Critical High (Default Thresholds)", opts: mw(0.10, 0.95),
+			metric: Metric{Critical: true}, want: want{class: High, critical: true}},
+		{test: "Mann-Whitney Tied Observations", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Pass}},
+		{test: "Mann-Whitney Identical Populations", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Pass}},
+		{test: "Mann-Whitney Leading Zero Identical Population", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Pass}},
+		{test: "Mann-Whitney Missing Experiment Data", opts: mw(0.10, 0.95), metric: Metric{Direction: Decrease}, want: want{class: Nodata, ratio: "nil"}},
+		{test: "Mann-Whitney Missing Experiment Data: Critical Metric", opts: mw(0.10, 0.95),
+			metric: Metric{Direction: Decrease, Critical: true}, want: want{class: Nodata, critical: true}},
+		{test: "Mann-Whitney Missing Experiment Data with NaN Replacement", opts: mw(0.10, 0.95),
+			metric: Metric{Direction: Decrease, NaNStrategy: Replace}, want: want{class: Nodata},
+			deviation: "Kayenta expects Pass: with nanStrategy replace it passes a side with no data at all; issue 16 wants no data to give Nodata, never Pass"},
+		{test: "Mann-Whitney Missing Data: Reason String", opts: mw(0.10, 0.95),
+			metric: Metric{Direction: Decrease, Critical: true}, want: want{class: Nodata, critical: true}},
+		{test: "Mann-Whitney Majority Tied Observations", opts: mw(0.10, 0.95), want: want{class: Pass}},
+		{test: "Mann-Whitney Tied Ranks", opts: mw(0.10, 0.95), want: want{class: High}},
+		{test: "Mann-Whitney Tied Ranks With Zeros", opts: mw(0.10, 0.95), want: want{class: High}},
+		{test: "Mann-Whitney Zero Mean: High Metric with Effect Size", opts: mw(0.10, 0.95),
+			metric: Metric{EffectSize: EffectSize{AllowedDecrease: ptr(0.8), AllowedIncrease: ptr(1.2)}}, want: want{class: High, ratio: "nil"}},
+		{test: "Mann-Whitney Zero Mean: Low Metric with Effect Size", opts: mw(0.10, 0.95),
+			metric: Metric{EffectSize: EffectSize{AllowedDecrease: ptr(0.8), AllowedIncrease: ptr(1.2)}}, want: want{class: Low, ratio: "nil"}},
+		{test: "Mann-Whitney Zero Mean: Critical Metric", opts: mw(0.10, 0.95),
+			metric: Metric{NaNStrategy: Replace, Critical: true, EffectSize: EffectSize{CriticalDecrease: ptr(0.8), CriticalIncrease: ptr(1.2)}},
+			want: want{class: High, critical: true}},
+		{test: "Mann-Whitney Zero Mean: Pass Metric", opts: mw(0.10, 0.95),
+			metric: Metric{EffectSize: EffectSize{AllowedDecrease: ptr(0.8), AllowedIncrease: ptr(1.2)}}, want: want{class: Pass, ratio: "1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.test, func(t *testing.T) {
+			if c.deviation != "" {
+				t.Log("deviation from Kayenta: " + c.deviation)
+			}
+			m := c.metric
+			m.Name = "metric"
+			s := Series{
+				Canary: kayentaArray(t, classifierSuite, c.test, "experimentData"),
+				Stable: kayentaArray(t, classifierSuite, c.test, "controlData"),
+			}
+			got, err := ClassifyMetric(m, c.opts, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Classification != c.want.class || got.Critical != c.want.critical {
+				t.Errorf("got %s (critical %v), want %s (critical %v); reason %q, test %+v",
+					got.Classification, got.Critical, c.want.class, c.want.critical, got.Reason, got.Test)
+			}
+			if got.Classification != Pass && got.Reason == "" {
+				t.Errorf("%s without a reason", got.Classification)
+			}
+			switch c.want.ratio {
+			case "nil":
+				if got.Ratio != nil {
+					t.Errorf("ratio %v, want none (Kayenta's NaN)", *got.Ratio)
+				}
+			case "1":
+				if got.Ratio == nil || *got.Ratio != 1 {
+					t.Errorf("ratio %v, want 1", got.Ratio)
+				}
+			}
+		})
+	}
+}
