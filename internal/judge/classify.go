@@ -186,7 +186,7 @@ func ClassifyMetric(m Metric, opts ClassifierOptions, s Series) (MetricResult, e
 	res.Ratio = finite(ratio)
 	effect := ratio
 	if measureOf(m) == CLES {
-		effect = test.U / float64(len(canary)*len(stable))
+		effect = cles(test)
 	}
 	res.EffectSize = finite(effect)
 	up, down := m.Direction != Decrease, m.Direction != Increase // "" is Either
@@ -315,6 +315,11 @@ func thresholdsOf(m Metric) effectThresholds {
 	}
 	e := m.EffectSize
 	return effectThresholds{or(e.AllowedIncrease), or(e.AllowedDecrease), or(e.CriticalIncrease), or(e.CriticalDecrease)}
+}
+
+// cles is Kayenta's EffectSizes.cles: U / (n·m).
+func cles(t MannWhitneyResult) float64 {
+	return t.U / float64(t.CanaryCount*t.StableCount)
 }
 
 // meanRatio is Kayenta's EffectSizes.meanRatio: the canary's mean over

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -268,6 +269,141 @@ func TestKayentaClassifierSuite(t *testing.T) {
 			case "1":
 				if got.Ratio == nil || *got.Ratio != 1 {
 					t.Errorf("ratio %v, want 1", got.Ratio)
+				}
+			}
+		})
+	}
+}
+
+const statisticSuite = "kayenta-judge/src/test/scala/com/netflix/kayenta/judge/StatisticSuite.scala"
+
+// TestKayentaStatisticSuite ports StatisticSuite.scala's effect-size tests
+// (mean ratio and CLES; Cohen's d and the summary statistics are not part of
+// the judge).
+func TestKayentaStatisticSuite(t *testing.T) {
+	for _, c := range []struct {
+		test    string
+		measure EffectSizeMeasure
+		want    float64 // NaN: undefined
+		tol     float64
+	}{
+		{"Effect Size: Mean Ratio (No Effect)", MeanRatio, 1, 0},
+		{"Effect Size: Mean Ratio (Summary Stats)", MeanRatio, 1, 0},
+		{"Effect Size: Mean Ratio (High)", MeanRatio, 10, 0},
+		{"Effect Size: Mean Ratio (Low)", MeanRatio, 0.1, 0},
+		{"Effect Size: Mean Ratio (Zero Mean)", MeanRatio, math.NaN(), 0},
+		{"CLES Effect Size: Identical", CLES, 0.5, 0},
+		{"CLES Effect Size: Different (No Overlap)", CLES, 0, 0},
+		{"CLES Effect Size: High Metric", CLES, 0.771, 0.001},
+		{"CLES Effect Size: Low Metric", CLES, 0.12, 1e-12},
+	} {
+		t.Run(c.test, func(t *testing.T) {
+			x := kayentaArray(t, statisticSuite, c.test, "experimentData")
+			y := kayentaArray(t, statisticSuite, c.test, "controlData")
+			var got float64
+			if c.measure == MeanRatio {
+				got = meanRatio(x, y)
+			} else {
+				r, err := MannWhitney(x, y, DefaultConfidence)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = cles(r)
+			}
+			if math.IsNaN(c.want) != math.IsNaN(got) || math.Abs(got-c.want) > c.tol {
+				t.Errorf("%s = %v, want %v ± %v", c.measure, got, c.want, c.tol)
+			}
+		})
+	}
+}
+
+// TestKayentaTransformSuite ports TransformSuite.scala's NaN tests (the
+// outlier and noise transforms are not part of the judge).
+func TestKayentaTransformSuite(t *testing.T) {
+	nan := math.NaN()
+	for _, c := range []struct {
+		test     string
+		strategy NaNStrategy
+		in, want []float64
+	}{
+		{"Remove Single NaN", Remove, []float64{0, 1, nan, 1, 0}, []float64{0, 1, 1, 0}},
+		{"Remove Multiple NaN", Remove, []float64{nan, nan, nan}, []float64{}},
+		{"Replace NANs", Replace, []float64{nan, 10.10, 20.20, 30.30, nan, 40.40}, []float64{0, 10.10, 20.20, 30.30, 0, 40.40}},
+	} {
+		t.Run(c.test, func(t *testing.T) {
+			if got := applyNaNStrategy(c.strategy, c.in); !slices.Equal(got, c.want) {
+				t.Errorf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestKayentaScorerSuite ports ScorerSuite.scala, every test: metrics given
+// as (name, classification, critical, groups), Kayenta's group weights and
+// the summary score it expects.
+func TestKayentaScorerSuite(t *testing.T) {
+	type m struct {
+		name     string
+		class    Classification
+		critical bool
+		group    string
+	}
+	for _, c := range []struct {
+		test    string
+		weights map[string]float64
+		metrics []m
+		want    float64
+		// groups: the group scores Kayenta's test checks, sorted; nil unchecked.
+		groups []float64
+	}{
+		{test: "Weighted Sum Group Scorer: Single Metric Pass", metrics: []m{{"test-metric-pass", Pass, false, "test-group"}}, want: 100},
+		{test: "Weighted Sum Group Scorer: Single Metric Fail", metrics: []m{{"test-metric-high", High, false, "test-group"}}, want: 0},
+		{test: "Weighted Sum Group Scorer: Single group Nodata", metrics: []m{{"test-metric-nodata", Nodata, false, "test-group-nodata"}},
+			want: 0, groups: []float64{0}},
+		{test: "Weighted Sum Group Scorer: Two Groups, one Pass, one Nodata", metrics: []m{
+			{"test-metric-pass1a", Pass, false, "test-group-pass"}, {"test-metric-pass1b", Pass, false, "test-group-pass"},
+			{"test-metric-nodata", Nodata, false, "test-group-nodata"}}, want: 100, groups: []float64{0, 100}},
+		{test: "Weighted Sum Group Scorer: One Group, Two Metrics", metrics: []m{
+			{"test-metric-pass", Pass, false, "test-group"}, {"test-metric-high", High, false, "test-group"}}, want: 50},
+		{test: "Weighted Sum Group Scorer: One Group, Three Metrics", metrics: []m{
+			{"test-metric-pass", Pass, false, "test-group"}, {"test-metric-high", High, false, "test-group"},
+			{"test-metric-low", Low, false, "test-group"}}, want: 33.33},
+		{test: "Weighted Sum Group Scorer: Two Groups, Three Metrics", weights: map[string]float64{"group-1": 75, "group-2": 25}, metrics: []m{
+			{"test-metric-pass-1", Pass, false, "group-1"}, {"test-metric-pass-2", Pass, false, "group-1"},
+			{"test-metric-fail", High, false, "group-2"}}, want: 75},
+		{test: "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight)", weights: map[string]float64{"group-1": 50, "group-2": 50}, metrics: []m{
+			{"test-metric-pass", Pass, false, "group-1"}, {"test-metric-fail-1", High, false, "group-1"},
+			{"test-metric-fail-2", High, false, "group-2"}}, want: 25},
+		{test: "Weighted Sum Group Scorer: Two Groups, Three Metrics (Equal Weight), one NoData", weights: map[string]float64{"group-1": 50, "group-2": 50}, metrics: []m{
+			{"test-metric-pass", Pass, false, "group-1"}, {"test-metric-nodata", Nodata, false, "group-1"},
+			{"test-metric-fail", High, false, "group-2"}}, want: 50},
+		{test: "Weighted Sum Group Scorer: Two Metrics, one good (normal), one fail (critical)", metrics: []m{
+			{"test-metric-pass", Pass, false, "test-group"}, {"test-metric-high", High, true, "test-group"}}, want: 0},
+		{test: "Weighted Sum Group Scorer: Two Metrics, one low (normal), one good (critical)", metrics: []m{
+			{"test-metric-low", Low, false, "test-group"}, {"test-metric-pass2", Pass, true, "test-group"}}, want: 50},
+		{test: "Weighted Sum Group Scorer: Two Metrics, one good (normal), one nodata (critical)", metrics: []m{
+			{"test-metric-pass", Pass, false, "test-group"}, {"test-metric-nodata", Nodata, true, "test-group"}}, want: 0},
+		{test: "Weighted Sum Group Scorer: Two Groups (Unequal Weight), Four Metrics", weights: map[string]float64{"group1": 15, "group2": 85}, metrics: []m{
+			{"test-metric-high", High, false, "group1"}, {"test-metric-low", Low, false, "group1"},
+			{"test-metric-pass", Pass, false, "group1"}, {"test-metric-pass2", High, false, "group2"}}, want: 5},
+	} {
+		t.Run(c.test, func(t *testing.T) {
+			var results []MetricResult
+			for _, r := range c.metrics {
+				results = append(results, MetricResult{Name: r.name, Classification: r.class, Critical: r.critical, Groups: []string{r.group}})
+			}
+			s := Score(results, c.weights)
+			if s.Summary != c.want {
+				t.Errorf("summary %v, want %v (groups %+v, reason %q)", s.Summary, c.want, s.Groups, s.Reason)
+			}
+			if c.groups != nil {
+				var got []float64
+				for _, g := range s.Groups {
+					got = append(got, g.Score)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, c.groups) {
+					t.Errorf("group scores %v, want %v", got, c.groups)
 				}
 			}
 		})

@@ -287,9 +287,3 @@ func dedupe(sorted []float64) []float64 {
 // normalQuantile is the standard normal's inverse CDF.
 func normalQuantile(p float64) float64 { return distuv.UnitNormal.Quantile(p) }
 
-// Series is one metric's two sides over the same window and step: one value
-// per period, NaN for a period without one.
-type Series struct {
-	Canary []float64 `json:"canary"`
-	Stable []float64 `json:"stable"`
-}
