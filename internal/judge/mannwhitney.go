@@ -286,4 +286,3 @@ func dedupe(sorted []float64) []float64 {
 
 // normalQuantile is the standard normal's inverse CDF.
 func normalQuantile(p float64) float64 { return distuv.UnitNormal.Quantile(p) }
-
