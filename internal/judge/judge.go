@@ -162,10 +162,17 @@ type Verdict struct {
 	Score float64 `json:"score"`
 	// Reason is set when the score was forced to 0 (a critical metric
 	// failed, or too many metrics had no data).
-	Reason     string         `json:"reason,omitempty"`
-	Thresholds [2]float64     `json:"thresholds"` // pass, marginal
-	Groups     []GroupScore   `json:"groups"`
-	Metrics    []MetricResult `json:"metrics"`
+	Reason string `json:"reason,omitempty"`
+	// Thresholds are the pass and marginal scores the outcome used.
+	Thresholds ScoreThresholds `json:"thresholds"`
+	Groups     []GroupScore    `json:"groups"`
+	Metrics    []MetricResult  `json:"metrics"`
+}
+
+// ScoreThresholds are the resolved Thresholds.
+type ScoreThresholds struct {
+	Pass     float64 `json:"pass"`
+	Marginal float64 `json:"marginal"`
 }
 
 // Judge classifies every metric of c from its series, scores the results
@@ -191,8 +198,7 @@ func Judge(c Config, series map[string]Series) (Verdict, error) {
 	s := Score(v.Metrics, c.GroupWeights)
 	v.Score, v.Reason, v.Groups = s.Summary, s.Reason, s.Groups
 	v.Outcome = ClassifyScore(v.Score, c.Thresholds)
-	pass, marginal := c.Thresholds.values()
-	v.Thresholds = [2]float64{pass, marginal}
+	v.Thresholds.Pass, v.Thresholds.Marginal = c.Thresholds.values()
 	return v, nil
 }
 

@@ -77,10 +77,11 @@ func MannWhitney(canary, stable []float64, confidence float64) (MannWhitneyResul
 	// Kayenta's findRoot(-zQuant) and findRoot(zQuant), zQuant = Φ⁻¹(α/2).
 	z := distuv.UnitNormal.Quantile((1 - confidence) / 2)
 	var err error
-	if r.Lower, err = confidenceBound(canary, stable, distinct, -z); err != nil {
+	stat := func(mu float64) (float64, error) { return wilcoxonZ(mu, canary, stable) }
+	if r.Lower, err = confidenceBound(stat, distinct, -z); err != nil {
 		return MannWhitneyResult{}, err
 	}
-	if r.Upper, err = confidenceBound(canary, stable, distinct, z); err != nil {
+	if r.Upper, err = confidenceBound(stat, distinct, z); err != nil {
 		return MannWhitneyResult{}, err
 	}
 	return r, nil
@@ -183,19 +184,21 @@ func wilcoxonZ(mu float64, x, y []float64) (float64, error) {
 	return (dz - correction) / sigma, nil
 }
 
-// confidenceBound returns the shift mu at which wilcoxonZ(mu) − q changes
-// sign, as kayenta-mannwhitney's findRoot(q): the smallest difference when the
+// confidenceBound returns the shift mu at which stat(mu) − q changes sign
+// (stat is wilcoxonZ of the two samples, distinct their sorted distinct
+// differences), as kayenta-mannwhitney's findRoot(q): the smallest difference when the
 // function is already ≤ 0 there, the largest when it is still ≥ 0 there.
 //
 // Kayenta (like R's uniroot) searches for the root with Brent's method to an
 // absolute tolerance of 1e-4, which is coarse for metrics that are small
 // numbers (a 5xx ratio of 0.001, a latency of 0.02 s). The function is a step
 // function that changes only at the sorted distinct differences, so this finds
-// the step itself by bisection over them: the bound is always one of the
-// differences canary − stable, whatever the metric's scale.
-func confidenceBound(x, y, distinct []float64, q float64) (float64, error) {
+// the step itself by bisection over them: the bound is one of the
+// differences canary − stable, whatever the metric's scale, found with at most
+// 2 + ⌈log₂(2·len(distinct))⌉ + 1 evaluations of stat.
+func confidenceBound(stat func(mu float64) (float64, error), distinct []float64, q float64) (float64, error) {
 	f := func(mu float64) (float64, error) {
-		z, err := wilcoxonZ(mu, x, y)
+		z, err := stat(mu)
 		return z - q, err
 	}
 	last := len(distinct) - 1

@@ -126,3 +126,25 @@ func normals(rng *rand.Rand, n int, mean, sd float64) []float64 {
 	}
 	return xs
 }
+
+// TestConfidenceBoundEvaluations counts the statistic's evaluations per bound
+// on two 500-period sides (250,000 differences): bisection over the steps
+// needs about log₂ of their number, where Kayenta's solver allows 1,000.
+func TestConfidenceBoundEvaluations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(500, 500))
+	x, y := normals(rng, 500, 0.2, 1), normals(rng, 500, 0, 1)
+	distinct := dedupe(pairwiseDifferences(x, y))
+	limit := 3 + int(math.Ceil(math.Log2(float64(2*len(distinct)))))
+	for _, q := range []float64{-normalQuantile(0.01), normalQuantile(0.01)} {
+		calls := 0
+		stat := func(mu float64) (float64, error) { calls++; return wilcoxonZ(mu, x, y) }
+		b, err := confidenceBound(stat, distinct, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("bound %v for quantile %.3f: %d evaluations over %d distinct differences", b, q, calls, len(distinct))
+		if calls > limit {
+			t.Errorf("%d evaluations, want at most %d", calls, limit)
+		}
+	}
+}
