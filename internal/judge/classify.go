@@ -206,6 +206,7 @@ func ClassifyMetric(m Metric, opts ClassifierOptions, s Series) (MetricResult, e
 		res.Critical = m.Critical && (math.IsNaN(effect) || effect <= thr.criticalDecrease)
 	default:
 		res.Classification = Pass
+		res.Reason = passReason(m, above, below, effect, thr)
 	}
 	if res.Critical {
 		res.Reason += " (critical)"
@@ -249,6 +250,22 @@ func beyondBand(canary, stable []float64, t MannWhitneyResult, band float64) (ab
 		}
 	}
 	return above, below, edge, nil
+}
+
+// passReason says why a shift the interval shows is still a Pass; "" when
+// the interval shows none.
+func passReason(m Metric, above, below bool, effect float64, thr effectThresholds) string {
+	switch {
+	case above && m.Direction == Decrease:
+		return "the canary is higher, which direction decrease allows"
+	case below && m.Direction == Increase:
+		return "the canary is lower, which direction increase allows"
+	case above:
+		return fmt.Sprintf("the canary is higher, but its effect size %.4g is below effectSize.allowedIncrease %g", effect, thr.allowedIncrease)
+	case below:
+		return fmt.Sprintf("the canary is lower, but its effect size %.4g is above effectSize.allowedDecrease %g", effect, thr.allowedDecrease)
+	}
+	return ""
 }
 
 func intervalReason(t MannWhitneyResult, band, edge float64, side string) string {

@@ -143,3 +143,32 @@ func scaled(xs []float64, k float64) []float64 {
 	}
 	return out
 }
+
+// TestClassifyPassReasons: a shift that direction or effect size lets pass is
+// a Pass that says so.
+func TestClassifyPassReasons(t *testing.T) {
+	high := Series{Canary: []float64{20, 22, 21, 25, 30}, Stable: []float64{1, 2.2, 1.1, 2.5, 3}}
+	low := Series{Canary: high.Stable, Stable: high.Canary}
+	for _, c := range []struct {
+		name   string
+		metric Metric
+		s      Series
+		reason string
+	}{
+		{"higher, direction decrease", Metric{Direction: Decrease}, high, "higher, which direction decrease allows"},
+		{"lower, direction increase", Metric{Direction: Increase}, low, "lower, which direction increase allows"},
+		{"higher, small effect", Metric{EffectSize: EffectSize{AllowedIncrease: ptr(20)}}, high, "effect size 12.04 is below effectSize.allowedIncrease 20"},
+		{"lower, small effect", Metric{EffectSize: EffectSize{AllowedDecrease: ptr(0.05)}}, low, "above effectSize.allowedDecrease 0.05"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.metric.Name = "m"
+			got, err := ClassifyMetric(c.metric, DefaultClassifierOptions(), c.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Classification != Pass || !strings.Contains(got.Reason, c.reason) {
+				t.Errorf("got %s %q, want Pass %q", got.Classification, got.Reason, c.reason)
+			}
+		})
+	}
+}

@@ -14,7 +14,7 @@
 //     NodataFail) from the interval, a tolerance band around the estimate,
 //     the metric's direction and effect-size thresholds (Kayenta's
 //     MannWhitneyClassifier);
-//   - Score and Verdict: the weighted group score (Kayenta's
+//   - Score and ClassifyScore: the weighted group score (Kayenta's
 //     WeightedSumScorer) and the Pass/Marginal/Fail verdict
 //     (ThresholdScoreClassifier).
 //
