@@ -216,3 +216,11 @@ func TestJudgeNodataAndCritical(t *testing.T) {
 		})
 	}
 }
+
+func TestRound2(t *testing.T) {
+	for _, c := range [][2]float64{{100.0 / 3, 33.33}, {200.0 / 3, 66.67}, {33.335, 33.34}, {0.125, 0.13}, {99.994999, 99.99}, {99.995, 100}, {75, 75}, {0, 0}} {
+		if got := round2(c[0]); got != c[1] {
+			t.Errorf("round2(%v) = %v, want %v", c[0], got, c[1])
+		}
+	}
+}

@@ -2,8 +2,9 @@ package judge
 
 import (
 	"fmt"
-	"math"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // NodataThreshold is the share of metrics, in percent, at or above which
@@ -87,8 +88,24 @@ func Score(results []MetricResult, weights map[string]float64) Scores {
 		}
 		sum += effective * w / 100
 	}
-	s.Summary = math.Round(sum*100) / 100
+	s.Summary = round2(sum)
 	return s
+}
+
+// round2 rounds a non-negative x to two decimals, half up on its shortest
+// decimal form, as Kayenta's Precision.round(x, 2) does (33.335 is 33.34,
+// though the double nearest 33.335 is below it).
+func round2(x float64) float64 {
+	s := strconv.FormatFloat(x, 'f', -1, 64)
+	dot := strings.IndexByte(s, '.')
+	if dot < 0 || len(s)-dot-1 <= 2 {
+		return x
+	}
+	v, _ := strconv.ParseFloat(s[:dot+3], 64)
+	if s[dot+3] >= '5' {
+		v, _ = strconv.ParseFloat(strconv.FormatFloat(v+0.01, 'f', 2, 64), 64)
+	}
+	return v
 }
 
 func groupScores(results []MetricResult) []GroupScore {
