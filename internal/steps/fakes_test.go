@@ -77,6 +77,16 @@ func (s *fakeStore) GetStatus(_ context.Context, name string) (store.StatusRecor
 	return store.StatusRecord{Status: s.status[name], Revision: 1}, nil
 }
 
+// GetCellAndStatus is GetCell and GetStatus, as the store's one Query.
+func (s *fakeStore) GetCellAndStatus(ctx context.Context, name string) (store.CellRecord, store.StatusRecord, error) {
+	st, err := s.GetStatus(ctx, name)
+	if err != nil {
+		return store.CellRecord{}, store.StatusRecord{}, err
+	}
+	rec, err := s.GetCell(ctx, name)
+	return rec, st, err
+}
+
 func (s *fakeStore) get(name string) rollout.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,6 +140,13 @@ func (s *fakeStore) UpdateStatus(_ context.Context, name, exec string, update fu
 	}
 	s.status[name] = cp
 	return store.StatusRecord{Status: cp}, nil
+}
+
+// UpdateStatusFrom is UpdateStatus: the fake keeps no revisions, so it
+// always works on the current status, as the store does once a write
+// from a stale read is refused.
+func (s *fakeStore) UpdateStatusFrom(ctx context.Context, name, exec string, _ *store.StatusRecord, update func(*rollout.Status) error) (store.StatusRecord, error) {
+	return s.UpdateStatus(ctx, name, exec, update)
 }
 
 func (s *fakeStore) ReleaseLease(_ context.Context, name, exec string) error {

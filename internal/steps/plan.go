@@ -317,44 +317,49 @@ func active(p rollout.Phase) bool {
 // holding the current step; the approval clears the request. Rollback and
 // Supersede are never held.
 func (h *Handlers) NextStep(ctx context.Context, in PlanInput) (rollout.Action, error) {
-	st, err := h.holding(ctx, in.Cell, in.ExecutionARN)
+	l, err := h.hold(ctx, in.Cell, in.ExecutionARN)
 	if err != nil {
 		return rollout.Action{}, err
 	}
+	st := l.status.Status
 	log := h.log.With("cell", in.Cell, "execution", in.ExecutionARN)
 	prev := rollout.Action{Kind: ActionStart}
 	if in.Previous != nil {
 		prev = *in.Previous
 	}
+	// The completion is planned on and written with the next action's
+	// bookkeeping, in one write; complete only changes what it must, so
+	// the write may apply it again to a status read anew.
 	advance := st.StepIndex == prev.StepIndex && prev.NextStepIndex > prev.StepIndex
 	approved := prev.Kind == rollout.ActionAwaitApproval && (st.TaskToken != "" || st.PauseRequested)
-	if completes(prev.Kind) && (advance || approved) {
-		rec, err := h.store.UpdateStatus(ctx, in.Cell, in.ExecutionARN, func(s *rollout.Status) error {
-			if s.StepIndex == prev.StepIndex && prev.NextStepIndex > prev.StepIndex {
-				s.StepIndex = prev.NextStepIndex
-				s.PausedUntil = nil
-			}
-			if prev.Kind == rollout.ActionAwaitApproval {
-				s.TaskToken = ""
-				s.PauseRequested, s.PauseReason = false, "" // a human looked
-			}
-			return nil
-		})
-		if err != nil {
-			return rollout.Action{}, err
+	completed := completes(prev.Kind) && (advance || approved)
+	complete := func(s *rollout.Status) {
+		if !completed {
+			return
 		}
-		st = rec.Status
+		if s.StepIndex == prev.StepIndex && prev.NextStepIndex > prev.StepIndex {
+			s.StepIndex = prev.NextStepIndex
+			s.PausedUntil = nil
+		}
+		if prev.Kind == rollout.ActionAwaitApproval {
+			s.TaskToken = ""
+			s.PauseRequested, s.PauseReason = false, "" // a human looked
+		}
+	}
+	complete(&st)
+	if completed {
 		log.InfoContext(ctx, "step completed", "kind", prev.Kind, "step", prev.StepIndex, "nextStep", st.StepIndex)
 	}
 
-	a, finalizeAfter, steps, err := h.plan(ctx, in.Cell, in.ExecutionARN, st, prev)
+	a, finalizeAfter, steps, err := h.plan(ctx, in.Cell, in.ExecutionARN, st, prev, l)
 	if err != nil {
 		return rollout.Action{}, err
 	}
 	if st.PauseRequested && moves(a.Kind) {
 		a, finalizeAfter = holdFor(st, a), nil
 	}
-	rec, err := h.store.UpdateStatus(ctx, in.Cell, in.ExecutionARN, func(s *rollout.Status) error {
+	rec, err := h.store.UpdateStatusFrom(ctx, in.Cell, in.ExecutionARN, &l.status, func(s *rollout.Status) error {
+		complete(s)
 		s.StepCount = steps
 		s.Phase, s.Message = phaseOf(a, steps), a.Reason
 		if a.Kind == rollout.ActionPause && a.StepIndex < steps && s.PausedUntil == nil && a.Until != nil {
@@ -425,8 +430,8 @@ func completes(k rollout.ActionKind) bool {
 // no longer names where the rollout's snapshot was taken rolls back there
 // (ingressChanged), and a listener that no longer holds what the rollout
 // last set waits for a human, or rolls back (checkDrift).
-func (h *Handlers) plan(ctx context.Context, cellName, executionARN string, st rollout.Status, prev rollout.Action) (rollout.Action, *time.Time, int, error) {
-	c, _, err := h.loadCell(ctx, cellName, true)
+func (h *Handlers) plan(ctx context.Context, cellName, executionARN string, st rollout.Status, prev rollout.Action, l held) (rollout.Action, *time.Time, int, error) {
+	c, err := h.cellOf(ctx, cellName, l, true)
 	var bad *specError
 	if errors.As(err, &bad) {
 		return rollout.Action{

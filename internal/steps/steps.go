@@ -41,10 +41,12 @@ import (
 // satisfies it.
 type Store interface {
 	GetCell(ctx context.Context, name string) (store.CellRecord, error)
+	GetCellAndStatus(ctx context.Context, name string) (store.CellRecord, store.StatusRecord, error)
 	ListTemplates(ctx context.Context) ([]store.TemplateRecord, error)
 	GetStatus(ctx context.Context, cellName string) (store.StatusRecord, error)
 	AcquireLease(ctx context.Context, cellName, executionARN string, isRunning store.ExecutionRunning) (store.Lease, error)
 	UpdateStatus(ctx context.Context, cellName, executionARN string, update func(*rollout.Status) error) (store.StatusRecord, error)
+	UpdateStatusFrom(ctx context.Context, cellName, executionARN string, read *store.StatusRecord, update func(*rollout.Status) error) (store.StatusRecord, error)
 	ReleaseLease(ctx context.Context, cellName, executionARN string) error
 	AppendEvent(ctx context.Context, cellName string, ev store.Event) (store.Event, error)
 	ListEvents(ctx context.Context, cellName string, limit int, newestFirst bool) ([]store.Event, error)
@@ -205,6 +207,12 @@ func (e *specError) Unwrap() error { return e.err }
 // must not stop a rollback.
 func (h *Handlers) loadCell(ctx context.Context, name string, validate bool) (*cell.Cell, int64, error) {
 	rec, err := h.store.GetCell(ctx, name)
+	return h.decodeCell(ctx, name, rec, err, validate)
+}
+
+// decodeCell is loadCell on a spec already read (rec, err: what GetCell
+// returned).
+func (h *Handlers) decodeCell(ctx context.Context, name string, rec store.CellRecord, err error, validate bool) (*cell.Cell, int64, error) {
 	var nf *store.NotFoundError
 	if errors.As(err, &nf) {
 		return nil, 0, &specError{cell: name, reason: fmt.Sprintf("Cell %q has no stored spec", name), err: err}
@@ -285,6 +293,38 @@ func (h *Handlers) holding(ctx context.Context, cellName, executionARN string) (
 		return rollout.Status{}, lost(cellName, executionARN, rec.Status)
 	}
 	return rec.Status, nil
+}
+
+// held is what a step handler reads first, in one call
+// (store.GetCellAndStatus): the Cell's status, held by the handler's
+// execution, and its stored spec.
+type held struct {
+	status  store.StatusRecord
+	spec    store.CellRecord
+	specErr error // a *store.NotFoundError when no spec is stored
+}
+
+// hold is holding that also reads the Cell's spec, in the same call;
+// cellOf decodes it.
+func (h *Handlers) hold(ctx context.Context, cellName, executionARN string) (held, error) {
+	if cellName == "" || executionARN == "" {
+		return held{}, fmt.Errorf("input: cell (%q) and executionArn (%q) are required", cellName, executionARN)
+	}
+	spec, rec, err := h.store.GetCellAndStatus(ctx, cellName)
+	var nf *store.NotFoundError
+	if err != nil && !errors.As(err, &nf) {
+		return held{}, err
+	}
+	if rec.Status.ExecutionARN != executionARN {
+		return held{}, lost(cellName, executionARN, rec.Status)
+	}
+	return held{status: rec, spec: spec, specErr: err}, nil
+}
+
+// cellOf decodes the spec hold read, as loadCell does.
+func (h *Handlers) cellOf(ctx context.Context, cellName string, l held, validate bool) (*cell.Cell, error) {
+	c, _, err := h.decodeCell(ctx, cellName, l.spec, l.specErr, validate)
+	return c, err
 }
 
 func lost(cellName, executionARN string, st rollout.Status) *LeaseLostError {

@@ -55,10 +55,11 @@ func (h *Handlers) Weights(ctx context.Context, in WeightsInput) (any, error) {
 // targets than the Cell's minimum) and the limits of a forward action
 // (*LimitError). It records status.Weights and a WeightsSet event.
 func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
-	st, err := h.holding(ctx, in.Cell, in.ExecutionARN)
+	l, err := h.hold(ctx, in.Cell, in.ExecutionARN)
 	if err != nil {
 		return err
 	}
+	st := l.status.Status
 	a := in.Action
 	if a.Kind != rollout.ActionSetWeights || a.Forward == nil {
 		return fmt.Errorf("Set: want a %s action with a forward action, got %s (forward set: %t)", rollout.ActionSetWeights, a.Kind, a.Forward != nil)
@@ -67,7 +68,7 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 	if err := listener.CheckLimits(fwd); err != nil {
 		return err
 	}
-	c, _, err := h.loadCell(ctx, in.Cell, false)
+	c, err := h.cellOf(ctx, in.Cell, l, false)
 	if err != nil {
 		return err
 	}
@@ -137,7 +138,7 @@ func (h *Handlers) SetWeights(ctx context.Context, in WeightsInput) error {
 		return fmt.Errorf("setting weights of Cell %q, %w", in.Cell, err)
 	}
 	log.InfoContext(ctx, "set weights", "canary", canary, "canaryWeight", a.CanaryWeight)
-	if _, err := h.store.UpdateStatus(ctx, in.Cell, in.ExecutionARN, func(s *rollout.Status) error {
+	if _, err := h.store.UpdateStatusFrom(ctx, in.Cell, in.ExecutionARN, &l.status, func(s *rollout.Status) error {
 		s.Weights = fwd.Clone()
 		return nil
 	}); err != nil {
@@ -196,15 +197,16 @@ func (h *Handlers) healthGate(c *cell.Cell, found discovery.CellTargetGroups, ca
 // forward action: a *DriftError (and a WeightsDrifted event) when they
 // differ, else a WeightsVerified event.
 func (h *Handlers) VerifyWeights(ctx context.Context, in WeightsInput) error {
-	st, err := h.holding(ctx, in.Cell, in.ExecutionARN)
+	l, err := h.hold(ctx, in.Cell, in.ExecutionARN)
 	if err != nil {
 		return err
 	}
+	st := l.status.Status
 	a := in.Action
 	if a.Forward == nil {
 		return fmt.Errorf("Verify: the %s action has no forward action", a.Kind)
 	}
-	c, _, err := h.loadCell(ctx, in.Cell, false)
+	c, err := h.cellOf(ctx, in.Cell, l, false)
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,46 @@ func (s *Store) GetStatus(ctx context.Context, cellName string) (StatusRecord, e
 	return decodeStatus(cellName, out.Item)
 }
 
+// GetCellAndStatus reads the Cell's spec and its status in one strongly
+// consistent Query (their sort keys, SPEC and STATUS, are adjacent in the
+// Cell's partition): what every rollout handler reads first. The status is
+// as GetStatus returns it; a Cell with no stored spec returns the status
+// and a *NotFoundError.
+func (s *Store) GetCellAndStatus(ctx context.Context, cellName string) (CellRecord, StatusRecord, error) {
+	if err := checkName(KindCell, cellName); err != nil {
+		return CellRecord{}, StatusRecord{}, err
+	}
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:                aws.String(s.table),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :spec AND :status"),
+		ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#sk": AttrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(cellPK(cellName)), ":spec": str(SKSpec), ":status": str(SKStatus),
+		},
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return CellRecord{}, StatusRecord{}, fmt.Errorf("getting spec and status of Cell %q, %w", cellName, err)
+	}
+	var specItem, statusItem map[string]types.AttributeValue
+	for _, item := range out.Items {
+		switch stringOf(item, AttrSK) {
+		case SKSpec:
+			specItem = item
+		case SKStatus:
+			statusItem = item
+		}
+	}
+	st, err := decodeStatus(cellName, statusItem)
+	if err != nil {
+		return CellRecord{}, StatusRecord{}, err
+	}
+	if specItem == nil {
+		return CellRecord{}, st, &NotFoundError{Kind: KindCell, Name: cellName}
+	}
+	return cellRecord(decodeSpecItem(specItem)), st, nil
+}
+
 func decodeStatus(cellName string, item map[string]types.AttributeValue) (StatusRecord, error) {
 	if len(item) == 0 {
 		return StatusRecord{}, nil
@@ -239,6 +279,14 @@ func (s *Store) ReleaseLease(ctx context.Context, cellName, executionARN string)
 // ExecutionARN (use ReleaseLease). An error from update is returned as is
 // and nothing is written.
 func (s *Store) UpdateStatus(ctx context.Context, cellName, executionARN string, update func(*rollout.Status) error) (StatusRecord, error) {
+	return s.UpdateStatusFrom(ctx, cellName, executionARN, nil, update)
+}
+
+// UpdateStatusFrom is UpdateStatus starting from read, the status record
+// the caller has just read (nil: read it now), which spares a read when
+// nothing changed it since. A write refused because it did change reads
+// the status again, as UpdateStatus does.
+func (s *Store) UpdateStatusFrom(ctx context.Context, cellName, executionARN string, read *StatusRecord, update func(*rollout.Status) error) (StatusRecord, error) {
 	if err := checkName(KindCell, cellName); err != nil {
 		return StatusRecord{}, err
 	}
@@ -246,9 +294,14 @@ func (s *Store) UpdateStatus(ctx context.Context, cellName, executionARN string,
 		return StatusRecord{}, fmt.Errorf("updating status of Cell %q: empty execution ARN", cellName)
 	}
 	for attempt := 1; ; attempt++ {
-		rec, err := s.GetStatus(ctx, cellName)
-		if err != nil {
-			return StatusRecord{}, err
+		var rec StatusRecord
+		if attempt == 1 && read != nil {
+			rec = *read
+		} else {
+			var err error
+			if rec, err = s.GetStatus(ctx, cellName); err != nil {
+				return StatusRecord{}, err
+			}
 		}
 		if rec.Status.ExecutionARN != executionARN {
 			return StatusRecord{}, &NotHolderError{Cell: cellName, Execution: executionARN, Holder: rec.Status.ExecutionARN}

@@ -12,8 +12,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbv2types "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/okrahq/okra/internal/inventory"
 )
 
 // RoleARN is an IAM role ARN that moto accepts wherever a role is needed
@@ -116,4 +120,32 @@ func WaitExecution(ctx context.Context, client ExecutionDescriber, executionARN 
 		case <-tick.C:
 		}
 	}
+}
+
+// CreateForeignTargetGroups creates n target groups in vpc named
+// prefix-0000, prefix-0001, … and tagged as other Cells' would be (okra:cell
+// and version tags that match no test's selector): the rest of a large
+// account, for tests that show okra's calls do not grow with it. It creates
+// them one at a time: moto's CreateTargetGroup scans every group's name
+// while another create may add one, and answers 500 when that races.
+func CreateForeignTargetGroups(ctx context.Context, client *elbv2.Client, vpc, prefix string, n int) ([]string, error) {
+	arns := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		out, err := client.CreateTargetGroup(ctx, &elbv2.CreateTargetGroupInput{
+			Name:       aws.String(fmt.Sprintf("%s-%04d", prefix, i)),
+			Protocol:   elbv2types.ProtocolEnumHttp,
+			Port:       aws.Int32(8080),
+			VpcId:      aws.String(vpc),
+			TargetType: elbv2types.TargetTypeEnumIp,
+			Tags: []elbv2types.Tag{
+				{Key: aws.String(inventory.TagCell), Value: aws.String(fmt.Sprintf("%s-cell-%d", prefix, i%7))},
+				{Key: aws.String("version"), Value: aws.String(fmt.Sprintf("v%d", i%3+1))},
+			},
+		})
+		if err != nil {
+			return arns, fmt.Errorf("creating foreign target group %d of %d, %w", i+1, n, err)
+		}
+		arns = append(arns, aws.ToString(out.TargetGroups[0].TargetGroupArn))
+	}
+	return arns, nil
 }
