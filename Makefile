@@ -69,7 +69,7 @@ test: emulator scipy kube-assets ## Build and run every test, integration tests 
 
 FUZZTIME ?= 5s
 FUZZ_TARGETS := ./internal/events:FuzzParseClusterEvent ./internal/events:FuzzParseSpecChanges \
-	./internal/events:FuzzParseExecutionStatusChange ./internal/cell:FuzzDecode ./internal/cli:FuzzConvertMumoshuCell
+	./internal/events:FuzzParseExecutionStatusChange ./internal/cell:FuzzDecode ./internal/mumoshucell:FuzzConvertMumoshuCell
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for $(FUZZTIME) (make test runs them briefly)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -170,7 +169,18 @@ func resolveArgs(templates []cell.AnalysisTemplate, args map[string]string) (map
 		case d.arg.ValueFrom != nil:
 			return nil, &SpecError{Template: d.template, Field: "args." + name, Reason: "valueFrom is not supported by okra; give the value in the step's args"}
 		default:
-			return nil, &SpecError{Template: d.template, Field: "args." + name, Reason: "argument has no value: give it in the step's args or as a default in the template"}
+			// Name the first field that needs it, so the error says
+			// where the argument is used.
+			reason := "argument has no value: give it in the step's args or as a default in the template"
+			for _, t := range templates {
+				if t.Metadata.Name != d.template {
+					continue
+				}
+				if uses := cell.ArgUses(&t)[name]; len(uses) > 0 {
+					reason = fmt.Sprintf("argument has no value, and %s needs it: give it in the step's args or as a default in the template", strings.Join(uses, ", "))
+				}
+			}
+			return nil, &SpecError{Template: d.template, Field: "args." + name, Reason: reason}
 		}
 	}
 	return values, nil
@@ -227,14 +237,13 @@ func newMetricRun(template string, m cell.Metric, args map[string]string, now ti
 	fail := func(field, format string, a ...any) (MetricRun, error) {
 		return MetricRun{}, &SpecError{Template: template, Metric: m.Name, Field: field, Reason: fmt.Sprintf(format, a...)}
 	}
-	resolved, err := substitute(m, args)
-	if err != nil {
-		var se *SpecError
-		if errors.As(err, &se) {
-			se.Template, se.Metric = template, m.Name
-			return MetricRun{}, se
-		}
-		return fail("", "substituting arguments: %v", err)
+	// Arguments first, as Argo Rollouts does: every field is read after
+	// substitution, and a field whose argument has no value (or whose
+	// value is not a duration or a number where one is needed) is an
+	// error naming the field and the argument.
+	resolved, problems := cell.SubstituteArgs(m, args, false)
+	if len(problems) > 0 {
+		return fail(problems[0].Field, "%s", problems[0].Reason)
 	}
 	if resolved.Name == "" {
 		return fail("name", "a metric needs a name")
@@ -373,55 +382,6 @@ func resolveLimits(m cell.Metric) (Limits, error) {
 		l.Count = &one
 	}
 	return l, nil
-}
-
-// argRef matches a template reference such as {{args.name}} or {{ args.name }}.
-var argRef = regexp.MustCompile(`\{\{(.*?)\}\}`)
-
-// substitute replaces every {{args.NAME}} in every string of the metric
-// (as Argo Rollouts does, through its JSON form, so IntOrString fields and
-// conditions are covered too). A reference to an unknown argument, or any
-// other {{...}} reference, is an error naming it.
-func substitute(m cell.Metric, args map[string]string) (cell.Metric, error) {
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return cell.Metric{}, fmt.Errorf("encoding metric, %w", err)
-	}
-	var missing []string
-	out := argRef.ReplaceAllStringFunc(string(raw), func(ref string) string {
-		tag := strings.TrimSpace(argRef.FindStringSubmatch(ref)[1])
-		name, ok := strings.CutPrefix(tag, "args.")
-		if !ok {
-			missing = append(missing, ref)
-			return ref
-		}
-		v, ok := args[name]
-		if !ok {
-			missing = append(missing, ref)
-			return ref
-		}
-		quoted, _ := json.Marshal(v) // a string always encodes
-		return string(quoted[1 : len(quoted)-1])
-	})
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return cell.Metric{}, &SpecError{Field: "args", Reason: fmt.Sprintf("cannot resolve %s: no such argument (declare it in the template's args or pass it in the step's args)", strings.Join(dedupe(missing), ", "))}
-	}
-	var resolved cell.Metric
-	if err := json.Unmarshal([]byte(out), &resolved); err != nil {
-		return cell.Metric{}, &SpecError{Field: "args", Reason: fmt.Sprintf("the metric is invalid after substituting arguments: %v", err)}
-	}
-	return resolved, nil
-}
-
-func dedupe(in []string) []string {
-	var out []string
-	for i, s := range in {
-		if i == 0 || s != in[i-1] {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func checkCloudWatch(cw *cell.CloudWatchMetric) error {

@@ -116,7 +116,7 @@ func TestStartRefusesBadInput(t *testing.T) {
 	}{
 		{"no templates", nil, nil, "no analysis templates"},
 		{"declared argument without value", []cell.AnalysisTemplate{withArgs(template("t", ddMetric("m")), cell.TemplateArg{Name: "service"})}, nil, `template "t" args.service: argument has no value`},
-		{"undeclared reference", []cell.AnalysisTemplate{template("t", ddMetric("m", dd(func(d *cell.DatadogMetric) { d.Query = "avg:x{svc:{{args.svc}}}" })))}, nil, "{{args.svc}}"},
+		{"undeclared reference", []cell.AnalysisTemplate{template("t", ddMetric("m", dd(func(d *cell.DatadogMetric) { d.Query = "avg:x{svc:{{args.svc}}}" })))}, nil, `provider.datadog.query: needs argument "svc"`},
 		{"non-argument reference", []cell.AnalysisTemplate{template("t", ddMetric("m", dd(func(d *cell.DatadogMetric) { d.Query = "avg:x{{{workflow.name}}}" })))}, nil, "{{workflow.name}}"},
 		{"valueFrom", []cell.AnalysisTemplate{withArgs(template("t", ddMetric("m")), cell.TemplateArg{Name: "key", ValueFrom: &cell.ArgValueFrom{}})}, nil, "valueFrom is not supported"},
 		{"conflicting defaults", []cell.AnalysisTemplate{
@@ -126,7 +126,7 @@ func TestStartRefusesBadInput(t *testing.T) {
 		{"duplicate metric names", []cell.AnalysisTemplate{template("a", ddMetric("m")), template("b", ddMetric("m"))}, nil, `also used by template "a"`},
 		{"count not an integer after substitution", []cell.AnalysisTemplate{withArgs(template("t", ddMetric("m", func(m *cell.Metric) {
 			m.Count = &cell.IntOrString{IsString: true, Str: "{{args.n}}"}
-		})), cell.TemplateArg{Name: "n", Value: strp("three")})}, nil, `count: "three" is not an integer`},
+		})), cell.TemplateArg{Name: "n", Value: strp("three")})}, nil, `count: is "three" after substituting argument "n"`},
 		{"no conditions", []cell.AnalysisTemplate{template("t", ddMetric("m", conditions("", "")))}, nil, "set successCondition, failureCondition or both"},
 		{"condition does not compile", []cell.AnalysisTemplate{template("t", ddMetric("m", conditions("result <", "")))}, nil, "successCondition"},
 		{"unsupported provider", []cell.AnalysisTemplate{template("t", prom)}, nil, "provider prometheus is not supported"},

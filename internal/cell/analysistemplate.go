@@ -147,3 +147,34 @@ type DatadogMetric struct {
 	// RequestTimeout bounds one Datadog API call (Argo Rollouts field).
 	RequestTimeout *Duration `json:"requestTimeout,omitempty"`
 }
+
+// SharedTemplateNames lists the templates c's steps and background
+// analysis name that c does not embed, in order of first use.
+func (c *Cell) SharedTemplateNames() []string {
+	embedded := map[string]bool{}
+	for _, t := range c.Spec.AnalysisTemplates {
+		embedded[t.Metadata.Name] = true
+	}
+	seen := map[string]bool{}
+	var names []string
+	add := func(a *Analysis) {
+		if a == nil {
+			return
+		}
+		for _, ref := range a.Templates {
+			if n := ref.TemplateName; n != "" && !embedded[n] && !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	if canary := c.Spec.UpdateStrategy.Canary; canary != nil {
+		for _, s := range canary.Steps {
+			add(s.Analysis)
+		}
+		if canary.Analysis != nil {
+			add(&canary.Analysis.Analysis)
+		}
+	}
+	return names
+}

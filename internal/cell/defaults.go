@@ -82,7 +82,7 @@ func (c *Cell) Default() {
 		s.MinHealthyTargets = ptr(DefaultMinHealthyTargets)
 	}
 	if s.RollbackWindow == nil {
-		s.RollbackWindow = &Duration{DefaultRollbackWindow}
+		s.RollbackWindow = &Duration{Duration: DefaultRollbackWindow}
 	}
 	if s.UpdateStrategy.Type == "" {
 		s.UpdateStrategy.Type = UpdateStrategyCanary

@@ -60,7 +60,7 @@ func TestDefault(t *testing.T) {
 		{"user values are kept", func(c *Cell) {
 			c.Spec.Replicas = ptr[int32](2)
 			c.Spec.VersionedBy.Label = "release"
-			c.Spec.RollbackWindow = &Duration{0}
+			c.Spec.RollbackWindow = &Duration{}
 			c.Spec.TargetGroupTemplate.Port = ptr[int32](8080)
 			c.Spec.TargetGroupTemplate.HealthCheck = &HealthCheck{Path: "/healthz", IntervalSeconds: ptr[int32](30)}
 		}, func(t *testing.T, c *Cell) {

@@ -4,23 +4,37 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Duration is a time span written as Go/Argo duration text ("30s", "5m",
 // "1h") or as a whole number of seconds, as Argo Rollouts accepts for pause
-// durations.
+// durations. In an analysis metric it may also be an argument reference
+// ("{{args.initial-delay}}"), kept as Template until SubstituteArgs
+// replaces it; Duration is zero until then.
 type Duration struct {
 	time.Duration
+	// Template is the text as written when it holds a {{...}} reference.
+	Template string
 }
 
 // Seconds builds a Duration of n seconds.
-func Seconds(n int) *Duration { return &Duration{time.Duration(n) * time.Second} }
+func Seconds(n int) *Duration { return &Duration{Duration: time.Duration(n) * time.Second} }
 
-// UnmarshalJSON accepts "30s" or 30.
+// IsTemplate reports whether the duration is an argument reference not yet
+// substituted.
+func (d *Duration) IsTemplate() bool { return d != nil && d.Template != "" }
+
+// UnmarshalJSON accepts "30s", 30 or "{{args.x}}".
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err == nil {
+		d.Template = ""
+		if strings.Contains(s, "{{") {
+			d.Duration, d.Template = 0, s
+			return nil
+		}
 		if n, err := strconv.Atoi(s); err == nil {
 			d.Duration = time.Duration(n) * time.Second
 			return nil
@@ -33,6 +47,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var n int64
+	d.Template = ""
 	if err := json.Unmarshal(b, &n); err != nil {
 		return fmt.Errorf("invalid duration %s: want text like 30s, 5m or 1h, or a number of seconds", b)
 	}
@@ -40,8 +55,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON writes the duration as text.
+// MarshalJSON writes the duration as text, or the template as written.
 func (d Duration) MarshalJSON() ([]byte, error) {
+	if d.Template != "" {
+		return json.Marshal(d.Template)
+	}
 	return json.Marshal(d.Duration.String())
 }
 

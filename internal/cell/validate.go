@@ -505,7 +505,9 @@ func validateScale(s *Spec, p *problems) {
 	if m := *s.MinHealthyTargets; m < 1 {
 		p.add("spec.minHealthyTargets", "must be at least 1 (the health gate needs a healthy target before a version gains weight), got %d", m)
 	}
-	if w := s.RollbackWindow.Duration; w < 0 || w > MaxRollbackWindow {
+	if s.RollbackWindow.IsTemplate() {
+		p.add("spec.rollbackWindow", "is %q; {{args.NAME}} substitutions are only read in analysis template metrics", s.RollbackWindow.Template)
+	} else if w := s.RollbackWindow.Duration; w < 0 || w > MaxRollbackWindow {
 		p.add("spec.rollbackWindow", "must be between 0s and %s, got %s", MaxRollbackWindow, w)
 	}
 	if s.UpdateStrategy.Type != UpdateStrategyCanary {

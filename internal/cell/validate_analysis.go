@@ -65,7 +65,11 @@ func validateTemplate(t *AnalysisTemplate, path string, p *problems) {
 		p.add(spec+".templates", "template composition is not supported by okra; list the metrics in this template, or name several templates in the Cell's analysis step")
 	}
 	declared := map[string]bool{}
+	defaults := map[string]string{}
 	for i, a := range s.Args {
+		if a.Value != nil && a.Name != "" {
+			defaults[a.Name] = *a.Value
+		}
 		field := index(spec+".args", i)
 		switch {
 		case a.Name == "":
@@ -91,7 +95,15 @@ func validateTemplate(t *AnalysisTemplate, path string, p *problems) {
 			p.add(field+".name", "duplicate metric name %q", m.Name)
 		}
 		metricNames[m.Name] = true
-		validateMetric(m, field, p)
+		// As Argo Rollouts does, substitute the arguments first (here
+		// their defaults; those without one are read at run time, or
+		// with the step's values when a Cell names the template) and
+		// validate what results.
+		resolved, subst := SubstituteArgs(m, defaults, true)
+		for _, sp := range subst {
+			p.add(joinField(field, sp.Field), "%s", sp.Reason)
+		}
+		validateMetric(resolved, field, p)
 		checkArgReferences(m, declared, field, p)
 	}
 	for i, d := range s.DryRun {
@@ -140,7 +152,7 @@ func checkArgReferences(m Metric, declared map[string]bool, field string, p *pro
 
 func validateMetric(m Metric, field string, p *problems) {
 	validateProvider(m.Provider, field+".provider", p)
-	if m.Interval != nil && m.Interval.Duration <= 0 {
+	if m.Interval != nil && !m.Interval.IsTemplate() && m.Interval.Duration <= 0 {
 		p.add(field+".interval", "must be a positive duration, got %s", m.Interval.Duration)
 	}
 	if m.InitialDelay != nil && m.InitialDelay.Duration < 0 {
@@ -294,7 +306,7 @@ func validateProvider(mp MetricProvider, field string, p *problems) {
 }
 
 func validateCloudWatch(cw CloudWatchMetric, field string, p *problems) {
-	if cw.Interval != nil && cw.Interval.Duration <= 0 {
+	if cw.Interval != nil && !cw.Interval.IsTemplate() && cw.Interval.Duration <= 0 {
 		p.add(field+".interval", "must be a positive duration, got %s", cw.Interval.Duration)
 	}
 	queries := field + ".metricDataQueries"
@@ -386,10 +398,10 @@ func checkPeriod(v *IntOrString, field string, p *problems) {
 }
 
 func validateDatadog(dd DatadogMetric, field string, p *problems) {
-	if dd.Interval != nil && dd.Interval.Duration <= 0 {
+	if dd.Interval != nil && !dd.Interval.IsTemplate() && dd.Interval.Duration <= 0 {
 		p.add(field+".interval", "must be a positive duration, got %s", dd.Interval.Duration)
 	}
-	if dd.RequestTimeout != nil && dd.RequestTimeout.Duration <= 0 {
+	if dd.RequestTimeout != nil && !dd.RequestTimeout.IsTemplate() && dd.RequestTimeout.Duration <= 0 {
 		p.add(field+".requestTimeout", "must be a positive duration, got %s", dd.RequestTimeout.Duration)
 	}
 	switch {
@@ -398,8 +410,10 @@ func validateDatadog(dd DatadogMetric, field string, p *problems) {
 	case dd.Query != "" && len(dd.Queries) > 0:
 		p.add(field, "needs exactly one of query or queries, got both")
 	}
-	switch dd.APIVersion {
-	case "", DatadogAPIVersionV1, DatadogAPIVersionV2:
+	switch {
+	case dd.APIVersion == "", dd.APIVersion == DatadogAPIVersionV1, dd.APIVersion == DatadogAPIVersionV2:
+	case strings.Contains(dd.APIVersion, "{{"):
+		// read after substitution
 	default:
 		p.add(field+".apiVersion", "must be %s or %s, got %q", DatadogAPIVersionV1, DatadogAPIVersionV2, dd.APIVersion)
 	}
@@ -428,7 +442,7 @@ func validateDatadog(dd DatadogMetric, field string, p *problems) {
 			p.add(qf, "query must not be empty")
 		}
 	}
-	if dd.Aggregator != "" && !slices.Contains(datadogAggregators, dd.Aggregator) {
+	if dd.Aggregator != "" && !strings.Contains(dd.Aggregator, "{{") && !slices.Contains(datadogAggregators, dd.Aggregator) {
 		p.add(field+".aggregator", "must be one of %s, got %q", strings.Join(datadogAggregators, ", "), dd.Aggregator)
 	}
 }
@@ -487,7 +501,9 @@ func validateAnalysis(c *Cell, shared TemplateLookup, p *problems) {
 		if w := step.SetWeight; w != nil && (*w < 0 || *w > 100) {
 			p.add(field+".setWeight", "must be 0..100, got %d", *w)
 		}
-		if step.Pause != nil && step.Pause.Duration != nil {
+		if step.Pause != nil && step.Pause.Duration.IsTemplate() {
+			p.add(field+".pause.duration", "is %q; {{args.NAME}} substitutions are only read in analysis template metrics", step.Pause.Duration.Template)
+		} else if step.Pause != nil && step.Pause.Duration != nil {
 			if d := step.Pause.Duration.Duration; d < 0 || d > MaxPause {
 				p.add(field+".pause.duration", "must be between 0s and %s (omit it to wait for `okra rollout promote`), got %s", MaxPause, d)
 			}
@@ -559,10 +575,45 @@ func validateAnalysisRef(a Analysis, field string, mustFinish bool, lookup func(
 			}
 		}
 	}
+	stepValues := map[string]string{}
+	for _, arg := range a.Args {
+		if arg.Name != "" {
+			stepValues[arg.Name] = arg.Value
+		}
+	}
 	for _, t := range found {
+		var uses map[string][]string
 		for _, arg := range t.Spec.Args {
 			if arg.Value == nil && arg.ValueFrom == nil && !given[arg.Name] && !IsBuiltinArg(arg.Name) {
-				p.add(field+".args", "template %q needs argument %q: it has no default value and is not given here (built-in arguments okra supplies: %s)", t.Metadata.Name, arg.Name, strings.Join(BuiltinArgs, ", "))
+				if uses == nil {
+					uses = ArgUses(t)
+				}
+				usedBy := ""
+				if u := uses[arg.Name]; len(u) > 0 {
+					usedBy = " (used by " + strings.Join(u, ", ") + ")"
+				}
+				p.add(field+".args", "template %q needs argument %q%s: it has no default value and is not given here (built-in arguments okra supplies: %s)", t.Metadata.Name, arg.Name, usedBy, strings.Join(BuiltinArgs, ", "))
+			}
+		}
+		// The step's values (over the template's defaults) must make
+		// every templated field readable: a duration, a whole number.
+		values := map[string]string{}
+		for _, arg := range t.Spec.Args {
+			if v, ok := stepValues[arg.Name]; ok {
+				values[arg.Name] = v
+			} else if arg.Value != nil {
+				values[arg.Name] = *arg.Value
+			}
+		}
+		if len(stepValues) == 0 {
+			continue // the defaults alone were checked with the template
+		}
+		for i, m := range t.Spec.Metrics {
+			_, subst := SubstituteArgs(m, values, true)
+			for _, sp := range subst {
+				if _, fromStep := stepValues[sp.Arg]; fromStep {
+					p.add(field+".args", "template %q: %s: %s", t.Metadata.Name, joinField(index("spec.metrics", i), sp.Field), sp.Reason)
+				}
 			}
 		}
 	}

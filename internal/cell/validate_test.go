@@ -267,7 +267,7 @@ func badCellCases() []badCase {
 		{"version with a space", func(c *Cell) { c.Spec.Version = "1.2.3 beta" }, "spec.version", "must be a version"},
 		{"version v without digit", func(c *Cell) { c.Spec.Version = "vnext" }, "spec.version", "must be a version"},
 		{"min healthy targets 0", func(c *Cell) { c.Spec.MinHealthyTargets = ptr[int32](0) }, "spec.minHealthyTargets", "at least 1"},
-		{"rollback window negative", func(c *Cell) { c.Spec.RollbackWindow = &Duration{-time.Minute} }, "spec.rollbackWindow", "between 0s and"},
+		{"rollback window negative", func(c *Cell) { c.Spec.RollbackWindow = &Duration{Duration: -time.Minute} }, "spec.rollbackWindow", "between 0s and"},
 		{"update strategy blue-green", func(c *Cell) { c.Spec.UpdateStrategy.Type = "BlueGreen" }, "spec.updateStrategy.type", "must be Canary"},
 		{"on drift unknown", func(c *Cell) { c.Spec.UpdateStrategy.Canary.OnDrift = "Ignore" }, "spec.updateStrategy.canary.onDrift", "must be Pause or Rollback"},
 
@@ -319,7 +319,7 @@ func badCellCases() []badCase {
 			c.Spec.UpdateStrategy.Canary.Steps[0].SetWeight = ptr[int32](-1)
 		}, "spec.updateStrategy.canary.steps[0].setWeight", "got -1"},
 		{"pause negative", func(c *Cell) {
-			c.Spec.UpdateStrategy.Canary.Steps[1].Pause.Duration = &Duration{-time.Second}
+			c.Spec.UpdateStrategy.Canary.Steps[1].Pause.Duration = &Duration{Duration: -time.Second}
 		}, "spec.updateStrategy.canary.steps[1].pause.duration", "between 0s and"},
 		{"analysis without templates", func(c *Cell) { stepAnalysis(c, 4).Templates = nil }, "spec.updateStrategy.canary.steps[4].analysis.templates", "at least one analysis template"},
 		{"analysis of an unknown template", func(c *Cell) { stepAnalysis(c, 4).Templates[0].TemplateName = "nope" }, "spec.updateStrategy.canary.steps[4].analysis.templates[0].templateName", `"nope" not found`},
@@ -382,7 +382,7 @@ func badCellCases() []badCase {
 		{"count below inconclusive limit", func(c *Cell) { cwMetric(c).InconclusiveLimit = Int(4) }, cwPath + ".count", "inconclusiveLimit (4)"},
 		{"no condition", func(c *Cell) { ddMetric(c).SuccessCondition = "" }, ddPath, "needs a successCondition or a failureCondition"},
 		{"condition does not compile", func(c *Cell) { ddMetric(c).FailureCondition = "result >" }, ddPath + ".failureCondition", "does not compile"},
-		{"interval zero", func(c *Cell) { cwMetric(c).Interval = &Duration{0} }, cwPath + ".interval", "positive duration"},
+		{"interval zero", func(c *Cell) { cwMetric(c).Interval = &Duration{} }, cwPath + ".interval", "positive duration"},
 		{"reference to an undeclared argument", func(c *Cell) { dd(c).Query = "sum:errors{service:{{args.service}}}" }, ddPath, `does not declare "service"`},
 		{"reference that is not an argument", func(c *Cell) { dd(c).Query = "sum:errors{service:{{secrets.key}}}" }, ddPath, "only {{args.NAME}}"},
 		{"argument from a secret", func(c *Cell) {
@@ -502,7 +502,10 @@ func TestValidateAcceptsGoodCells(t *testing.T) {
 			c.Spec.UpdateStrategy.Canary.Steps[2].SetWeight = ptr[int32](100)
 		}},
 		{"pause of zero", func(c *Cell) { c.Spec.UpdateStrategy.Canary.Steps[1].Pause.Duration = &Duration{} }},
-		{"count from an argument", func(c *Cell) { cwMetric(c).Count = &IntOrString{IsString: true, Str: "{{args.threshold}}"} }},
+		{"count from an argument", func(c *Cell) {
+			cwMetric(c).Count = &IntOrString{IsString: true, Str: "{{args.threshold}}"}
+			stepAnalysis(c, 3).Args[0].Value = "3"
+		}},
 		{"count as numeric text", func(c *Cell) { cwMetric(c).Count = &IntOrString{IsString: true, Str: "3"} }},
 		{"failure limit disabled with a success limit", func(c *Cell) {
 			cwMetric(c).FailureLimit = Int(-1)

@@ -374,7 +374,7 @@ func (a *App) printApplied(results []applyResult) error {
 // that validation reports it.
 func (a *App) sharedTemplates(ctx context.Context, st *store.Store, c *cell.Cell) (cell.TemplateMap, error) {
 	shared := cell.TemplateMap{}
-	for _, name := range sharedTemplateNames(c) {
+	for _, name := range c.SharedTemplateNames() {
 		rec, err := st.GetTemplate(ctx, name)
 		var notFound *store.NotFoundError
 		if errors.As(err, &notFound) {
@@ -389,37 +389,6 @@ func (a *App) sharedTemplates(ctx context.Context, st *store.Store, c *cell.Cell
 		shared[name] = rec.Template
 	}
 	return shared, nil
-}
-
-// sharedTemplateNames lists the templates c's steps and background
-// analysis name that c does not embed, in order of first use.
-func sharedTemplateNames(c *cell.Cell) []string {
-	embedded := map[string]bool{}
-	for _, t := range c.Spec.AnalysisTemplates {
-		embedded[t.Metadata.Name] = true
-	}
-	seen := map[string]bool{}
-	var names []string
-	add := func(a *cell.Analysis) {
-		if a == nil {
-			return
-		}
-		for _, ref := range a.Templates {
-			if n := ref.TemplateName; n != "" && !embedded[n] && !seen[n] {
-				seen[n] = true
-				names = append(names, n)
-			}
-		}
-	}
-	if canary := c.Spec.UpdateStrategy.Canary; canary != nil {
-		for _, s := range canary.Steps {
-			add(s.Analysis)
-		}
-		if canary.Analysis != nil {
-			add(&canary.Analysis.Analysis)
-		}
-	}
-	return names
 }
 
 func newCellGetCommand(app *App) *cobra.Command {

@@ -131,3 +131,32 @@ func TestCellImportApply(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A file holding a ReplicaSet, a Cell without apiVersion and an okra.dev
+// Cell converts the one okra Cell resource and names the others skipped.
+func TestCellImportMultiDocument(t *testing.T) {
+	doc := "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web-7d9f}\n---\n" +
+		"kind: Cell\nmetadata: {name: web}\nspec:\n  ingress:\n    type: AWSApplicationLoadBalancer\n    awsApplicationLoadBalancer:\n      listenerARN: arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/web/50dc6c495c0c9188/f2f7dc8efc522ab2\n" +
+		"---\napiVersion: okra.dev/v1alpha1\nkind: Cell\nmetadata: {name: api}\n"
+	r := run(t, doc, "cell", "import", "-f", "-", "--cluster-tag", "role=web")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		`<stdin>: document 1: skipped ReplicaSet "web-7d9f": not an okra Cell resource`,
+		`<stdin>: document 3: skipped Cell "api" (okra.dev/v1alpha1): not an okra Cell resource`,
+		`document 2 (Cell "web"): apiVersion: not set; read as okra.mumo.co/v1alpha1`,
+		`<stdin>: 1 of 3 documents converted (Cell "web"), 2 skipped`,
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "name: web") || strings.Contains(r.stdout, "web-7d9f") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	none := run(t, "kind: ConfigMap\n---\nkind: Secret\n", "cell", "import", "-f", "-")
+	if none.code != ExitFailure || !strings.Contains(none.stderr, "no okra Cell resource") {
+		t.Errorf("a file without Cells: exit %d\n%s", none.code, none.stderr)
+	}
+}

@@ -196,7 +196,7 @@ func (a *App) recordTemplateApplied(ctx context.Context, st *store.Store, rev in
 		return
 	}
 	for _, rec := range cells {
-		if rec.Cell == nil || !slices.Contains(sharedTemplateNames(rec.Cell), name) {
+		if rec.Cell == nil || !slices.Contains(rec.Cell.SharedTemplateNames(), name) {
 			continue
 		}
 		ev := store.Event{
@@ -403,7 +403,7 @@ func templateUsers(ctx context.Context, st *store.Store) (map[string][]string, e
 		if rec.Cell == nil {
 			continue
 		}
-		for _, name := range sharedTemplateNames(rec.Cell) {
+		for _, name := range rec.Cell.SharedTemplateNames() {
 			users[name] = append(users[name], rec.Name)
 		}
 	}

@@ -1,4 +1,4 @@
-package cli
+package mumoshucell
 
 import (
 	"os"
@@ -16,7 +16,8 @@ import (
 // must be printed as a document okra's own strict decoder reads back (the
 // user pipes it into `okra cell apply`).
 func FuzzConvertMumoshuCell(f *testing.F) {
-	seeds, _ := filepath.Glob(filepath.Join("testdata", "import", "*.yaml"))
+	// The CLI's import fixtures (its golden tests) are the seeds.
+	seeds, _ := filepath.Glob(filepath.Join("..", "cli", "testdata", "import", "*.yaml"))
 	for _, s := range seeds {
 		if strings.HasSuffix(s, ".golden.yaml") {
 			continue
@@ -38,7 +39,10 @@ func FuzzConvertMumoshuCell(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		conv, err := convertMumoshuCell(data, map[string]string{"role": "web"})
+		if file, err := ConvertFile(data, nil); err == nil && len(file.Cells)+len(file.Skipped) != file.Documents {
+			t.Fatalf("%d documents, but %d Cells and %d skipped", file.Documents, len(file.Cells), len(file.Skipped))
+		}
+		conv, err := Convert(data, map[string]string{"role": "web"})
 		if err != nil {
 			return
 		}
