@@ -112,21 +112,45 @@ CFN_LINT_VERSION := 1.58.0
 CFN_LINT         := $(VENV)/bin/cfn-lint
 INFRA_ENV        := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 SYNTH_CONTEXT    ?=
+STACK_TEMPLATE   := Okra.template.json
 
-$(VENV)/.cfn-lint-$(CFN_LINT_VERSION): $(VENV)/.moto-$(MOTO_VERSION)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint==$(CFN_LINT_VERSION)'
+# cfn-lint-serverless adds the serverless rules (ES*, WS*) to cfn-lint;
+# 0.3.6 needs only cfn-lint and runs with 1.58.0.
+CFN_LINT_SERVERLESS_VERSION := 0.3.6
+# checkov gets a virtualenv of its own inside .venv: it pins boto3 1.35,
+# which would downgrade the boto3 moto runs with.
+CHECKOV_VERSION  := 3.3.30
+CHECKOV_VENV     := $(VENV)/checkov
+CHECKOV          := $(CHECKOV_VENV)/bin/checkov
+
+$(VENV)/.cfn-lint-$(CFN_LINT_VERSION)-serverless-$(CFN_LINT_SERVERLESS_VERSION): $(VENV)/.moto-$(MOTO_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cfn-lint==$(CFN_LINT_VERSION)' 'cfn-lint-serverless==$(CFN_LINT_SERVERLESS_VERSION)'
 	touch $@
 
 .PHONY: cfn-lint
-cfn-lint: $(VENV)/.cfn-lint-$(CFN_LINT_VERSION) ## Install cfn-lint into .venv
+cfn-lint: $(VENV)/.cfn-lint-$(CFN_LINT_VERSION)-serverless-$(CFN_LINT_SERVERLESS_VERSION) ## Install cfn-lint and its serverless rules into .venv
+
+$(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
+.PHONY: checkov
+checkov: $(CHECKOV_VENV)/.checkov-$(CHECKOV_VERSION) ## Install checkov into .venv/checkov
 
 .PHONY: synth
 synth: build ## Synthesize the CDK stack into cdk.out/ offline; SYNTH_CONTEXT='-c key=value ...'
 	cd infra && $(INFRA_ENV) $(GO) run . -o $(abspath cdk.out) -c functionsDir=$(abspath $(BIN))/functions $(SYNTH_CONTEXT)
 
 .PHONY: test-infra
-test-infra: $(VENV)/.cfn-lint-$(CFN_LINT_VERSION) ## CDK stack tests (template, IAM, cdk-nag, cfn-lint, golden)
-	cd infra && $(INFRA_ENV) OKRA_REQUIRE_CFN_LINT=1 OKRA_CFN_LINT=$(abspath $(CFN_LINT)) $(GO) test -count=1 ./...
+test-infra: cfn-lint checkov ## CDK stack tests (template, IAM, cdk-nag, cfn-lint with serverless rules, checkov, golden)
+	cd infra && $(INFRA_ENV) OKRA_REQUIRE_SCANNERS=1 OKRA_CFN_LINT=$(abspath $(CFN_LINT)) OKRA_CHECKOV=$(abspath $(CHECKOV)) \
+		$(GO) test -count=1 ./...
+
+.PHONY: scan
+scan: synth cfn-lint checkov ## Run cfn-lint (with the serverless rules) and checkov on the template `make synth` wrote
+	$(CFN_LINT) --format parseable --append-rules cfn_lint_serverless.rules -- cdk.out/$(STACK_TEMPLATE)
+	$(CHECKOV) --quiet --compact --framework cloudformation -f cdk.out/$(STACK_TEMPLATE)
 
 SCENARIO ?= default
 

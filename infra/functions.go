@@ -99,6 +99,8 @@ func fixed(d time.Duration) func(OkraStackProps) time.Duration {
 
 func unreserved(OkraStackProps) int { return 0 }
 
+func reserved(n int) func(OkraStackProps) int { return func(OkraStackProps) int { return n } }
+
 // onboardingAccess is what a handler of internal/onboarding does: ensure
 // target groups, register clusters in ArgoCD, record them, set the first
 // weights (a first deployment, a pinned rollback, a re-split), start
@@ -118,8 +120,11 @@ var functions = []function{
 		MemoryMB:    256,
 		// It waits (bounded) for a created cluster to turn ACTIVE, then
 		// onboards it; the wait stops a minute before the deadline.
-		Timeout:             func(p OkraStackProps) time.Duration { return p.ClusterActiveTimeout + 2*time.Minute },
-		ReservedConcurrency: unreserved,
+		Timeout: func(p OkraStackProps) time.Duration { return p.ClusterActiveTimeout + 2*time.Minute },
+		// A burst of cluster events (or a loop of them) must not take the
+		// account's concurrency or flood ELBv2, EKS and ArgoCD: five at a
+		// time; a throttled event is retried for up to its 6-hour age.
+		ReservedConcurrency: reserved(5),
 		// A deleted cluster's target groups and registry record go too.
 		Access: append(append([]access{}, onboardingAccess...), deleteTargetGroups, deleteStoreItems),
 	},
@@ -221,12 +226,14 @@ var functions = []function{
 		Access: []access{readStore, writeStore, readLoadBalancers, setWeights, deleteTargetGroups, readClusters, notify},
 	},
 	{
-		Name:                "safety-net",
-		Description:         "okra: a rollout execution failed, timed out or was aborted: restore the stable weights, release the lease",
-		Trigger:             byStatusRule,
-		MemoryMB:            256,
-		Timeout:             fixed(2 * time.Minute),
-		ReservedConcurrency: unreserved,
+		Name:        "safety-net",
+		Description: "okra: a rollout execution failed, timed out or was aborted: restore the stable weights, release the lease",
+		Trigger:     byStatusRule,
+		MemoryMB:    256,
+		Timeout:     fixed(2 * time.Minute),
+		// A storm of failed executions restores Cells two at a time; a
+		// throttled event is retried for up to its 6-hour age.
+		ReservedConcurrency: reserved(2),
 		Access:              []access{readStore, writeStore, readLoadBalancers, setWeights, describeRollouts, notify},
 	},
 }

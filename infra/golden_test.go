@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -99,79 +95,5 @@ func TestGoldenIgnoresAssetHashes(t *testing.T) {
 	}
 	if strings.Contains(normalizedTemplate(s), `.zip"`) && assetHash.MatchString(normalizedTemplate(s)) {
 		t.Errorf("asset hashes survive normalization")
-	}
-}
-
-// cfnLint returns the cfn-lint to run: $OKRA_CFN_LINT (when set, the only
-// candidate), the project's .venv, or one on PATH; "" when there is none.
-func cfnLint() string {
-	if p := os.Getenv("OKRA_CFN_LINT"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return ""
-		}
-		return p
-	}
-	if p, err := filepath.Abs(repoFile(".venv", "bin", "cfn-lint")); err == nil {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("cfn-lint"); err == nil {
-		return p
-	}
-	return ""
-}
-
-// TestCfnLint lints the synthesized templates and fails on any error or
-// warning (but W3005). Without cfn-lint it skips,
-// unless OKRA_REQUIRE_CFN_LINT=1 (make test sets it), when it fails.
-func TestCfnLint(t *testing.T) {
-	bin := cfnLint()
-	if bin == "" {
-		if os.Getenv("OKRA_REQUIRE_CFN_LINT") == "1" {
-			t.Fatal("cfn-lint is not installed: `make cfn-lint` installs it into .venv (OKRA_REQUIRE_CFN_LINT=1 makes this a failure)")
-		}
-		t.Skip("cfn-lint is not installed (`make cfn-lint`); OKRA_REQUIRE_CFN_LINT=1 turns this skip into a failure")
-	}
-	// Both templates in one run: cfn-lint's start-up is most of its time.
-	dir := t.TempDir()
-	var paths []string
-	for _, c := range []struct {
-		name string
-		s    func(*testing.T) *synthesized
-	}{{"main", mainStack}, {"alt", altStack}} {
-		raw, err := json.MarshalIndent(c.s(t).tmpl, "", " ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, c.name+".template.json")
-		if err := os.WriteFile(path, raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, path)
-	}
-	// W3005 (a DependsOn also implied by a GetAtt) is the CDK's own
-	// explicit dependency of each function on its role's policy.
-	args := append([]string{"--format", "parseable", "--regions", "us-east-1", "eu-west-1", "--ignore-checks", "W3005", "--"}, paths...)
-	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	runErr := cmd.Run()
-	findings := 0
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	for sc.Scan() {
-		line := strings.TrimPrefix(sc.Text(), dir+string(filepath.Separator))
-		// file:line:col:endline:endcol:RULE:message
-		if parts := strings.SplitN(line, ":", 7); len(parts) == 7 && hasPrefixAny(parts[5], "E", "W") {
-			findings++
-			t.Errorf("cfn-lint %s", line)
-		} else if line != "" {
-			t.Logf("cfn-lint %s", line)
-		}
-	}
-	if _, ok := runErr.(*exec.ExitError); ok && findings == 0 {
-		t.Errorf("cfn-lint failed without a parseable finding:\n%s", out.String())
-	} else if runErr != nil && !ok {
-		t.Fatalf("running %s: %v", bin, runErr)
 	}
 }

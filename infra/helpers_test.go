@@ -83,6 +83,8 @@ func altProps(code CodeSource) OkraStackProps {
 		ClusterActiveTimeout: 12 * time.Minute,
 		LogRetentionDays:     90,
 		TableName:            "okra-staging",
+		// One customer-managed key for the table, logs, environment.
+		CustomerManagedKey: true,
 	}
 }
 

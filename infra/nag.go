@@ -20,6 +20,7 @@ const (
 	streamWhy           = "dynamodb:ListStreams (added with the stream event source) supports no resource-level permissions; the stream itself is named"
 	secretRotationWhy   = "the Datadog API and application keys are issued by Datadog and rotated there; Secrets Manager cannot rotate them"
 	dlqWithoutDLQWhy    = "this queue is the dead-letter queue (on-failure destination) of the config-change stream mapping"
+	asyncDestinationWhy = "this queue is the function's on-failure destination (asynchronous invocations), its dead-letter queue in all but name"
 )
 
 // addNagSuppressions records, on the constructs they concern, the
@@ -59,9 +60,15 @@ func addNagSuppressions(s *OkraStack) {
 			Id: jsii.String("AwsSolutions-SMG4"), Reason: jsii.String(secretRotationWhy),
 		}}, jsii.Bool(true))
 	}
-	cdknag.NagSuppressions_AddResourceSuppressions(s.DeadLetterQueues["config-change"], &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String(dlqWithoutDLQWhy),
-	}}, jsii.Bool(true))
+	for _, name := range sortedKeys(s.DeadLetterQueues) {
+		why := asyncDestinationWhy
+		if name == "config-change" {
+			why = dlqWithoutDLQWhy
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(s.DeadLetterQueues[name], &[]*cdknag.NagPackSuppression{{
+			Id: jsii.String("AwsSolutions-SQS3"), Reason: jsii.String(why),
+		}}, jsii.Bool(true))
+	}
 }
 
 // defaultPolicy is the policy CDK attaches to a role for the statements

@@ -58,6 +58,10 @@ var (
 	managedValue      = inventory.ManagedValue
 	requestManagedTag = "aws:RequestTag/" + managedTag
 	resourceManaged   = "aws:ResourceTag/" + managedTag
+	// optInTag=optInValue on a listener lets okra change it.
+	optInTag      = inventory.TagOptIn
+	optInValue    = inventory.OptInValue
+	resourceOptIn = "aws:ResourceTag/" + optInTag
 )
 
 // resources are the ARNs the statements name.
@@ -69,10 +73,14 @@ type resources struct {
 	topicArn        string
 	topicKeyArn     string
 	datadogSecret   string
-	// listeners and rules scope the weight changes: the props'
-	// listeners, or every ALB/NLB listener of the account and region.
-	listeners []string
-	rules     []string
+	// allListeners and allRules are every ALB/NLB listener and ALB rule
+	// of the account and region, which the opt-in and managed tags
+	// narrow; named are the props' listeners (listenerArns), changed
+	// without the tag, and namedALB those of them on an ALB.
+	allListeners []string
+	allRules     []string
+	named        []string
+	namedALB     []string
 	// nagForm maps each ARN arn() built (a token) to how cdk-nag writes
 	// it in a finding, e.g. "arn:<AWS::Partition>:eks:<AWS::Region>:...".
 	nagForm map[string]string
@@ -105,20 +113,22 @@ func (r resources) elb(resource, name string) string {
 	return r.arn("elasticloadbalancing", resource, name, awscdk.ArnFormat_SLASH_RESOURCE_NAME)
 }
 
-// listenerScope returns the listener and rule ARNs okra may change.
-func (r resources) listenerScope(listenerArns []string) (listeners, rules []string) {
-	if len(listenerArns) == 0 {
-		return []string{r.elb("listener", "app/*/*/*"), r.elb("listener", "net/*/*/*")},
-			[]string{r.elb("listener-rule", "app/*/*/*/*")}
-	}
+// listenerScope sets the listener and rule ARNs the weight statements
+// name.
+func (r *resources) listenerScope(listenerArns []string) {
+	r.allListeners = []string{r.elb("listener", "app/*/*/*"), r.elb("listener", "net/*/*/*")}
+	r.allRules = []string{r.elb("listener-rule", "app/*/*/*/*")}
+	r.named = append([]string{}, listenerArns...)
 	for _, l := range listenerArns {
-		listeners = append(listeners, l)
 		if strings.Contains(l, ":listener/app/") {
-			rules = append(rules, strings.Replace(l, ":listener/", ":listener-rule/", 1)+"/*")
+			r.namedALB = append(r.namedALB, l)
 		}
 	}
-	return listeners, rules
 }
+
+// appListeners are the ALB listeners of allListeners (rules live on
+// ALBs only).
+func (r resources) appListeners() []string { return r.allListeners[:1] }
 
 func managedCondition(key string) map[string]map[string][]string {
 	return map[string]map[string][]string{"StringEquals": {key: {managedValue}}}
@@ -127,10 +137,7 @@ func managedCondition(key string) map[string]map[string][]string {
 // statements returns what access a grants, in a fixed order.
 func (r resources) statements(a access, listenerArnsGiven bool) []statement {
 	targetGroups := r.elb("targetgroup", "*/*")
-	listenerWhy := "the Cells' listeners are not known when okra is deployed: every ALB/NLB listener of this account and region (set context listenerArns to list them)"
-	if listenerArnsGiven {
-		listenerWhy = "the rules of the listeners given in context listenerArns"
-	}
+	optInWhy := "the Cells' listeners are not known when okra is deployed: only listeners of this account and region tagged " + optInTag + "=" + optInValue
 	switch a {
 	case readStore:
 		return []statement{{
@@ -169,41 +176,65 @@ func (r resources) statements(a access, listenerArnsGiven bool) []statement {
 		}}
 	case setWeights:
 		out := []statement{{
-			Sid:       "SetListenerWeights",
-			Actions:   []string{"elasticloadbalancing:ModifyListener"},
-			Resources: r.listeners,
-			Wildcard:  listenerWhy,
+			Sid:        "SetOptedInListenerWeights",
+			Actions:    []string{"elasticloadbalancing:ModifyListener"},
+			Resources:  r.allListeners,
+			Conditions: map[string]map[string][]string{"StringEquals": {resourceOptIn: {optInValue}}},
+			Wildcard:   optInWhy,
 		}}
-		if len(r.rules) > 0 {
+		if len(r.named) > 0 {
 			out = append(out, statement{
-				Sid:        "SetRuleWeights",
-				Actions:    []string{"elasticloadbalancing:ModifyRule"},
-				Resources:  r.rules,
-				Conditions: managedCondition(resourceManaged),
-				Wildcard:   "rule ARNs end in an ID AWS assigns; only rules okra created (tagged okra:managed=true)",
+				Sid:       "SetNamedListenerWeights",
+				Actions:   []string{"elasticloadbalancing:ModifyListener"},
+				Resources: r.named,
 			})
 		}
-		return out
+		return append(out, statement{
+			Sid:        "SetRuleWeights",
+			Actions:    []string{"elasticloadbalancing:ModifyRule"},
+			Resources:  r.allRules,
+			Conditions: managedCondition(resourceManaged),
+			Wildcard:   "rule ARNs end in an ID AWS assigns; only rules okra created (tagged okra:managed=true, which CreateRules allows only on opted-in or named listeners)",
+		})
 	case createRules:
-		if len(r.rules) == 0 {
-			return nil // NLB listeners only: no rules.
+		out := []statement{{
+			Sid:     "CreateRulesOnOptedInListeners",
+			Actions: []string{"elasticloadbalancing:CreateRule"},
+			// The listener is the resource CreateRule is authorized on.
+			Resources: r.appListeners(),
+			Conditions: map[string]map[string][]string{"StringEquals": {
+				resourceOptIn:     {optInValue},
+				requestManagedTag: {managedValue},
+			}},
+			Wildcard: optInWhy + "; only rules tagged okra:managed=true on creation",
+		}}
+		if len(r.namedALB) > 0 {
+			out = append(out, statement{
+				Sid:        "CreateRulesOnNamedListeners",
+				Actions:    []string{"elasticloadbalancing:CreateRule"},
+				Resources:  r.namedALB,
+				Conditions: managedCondition(requestManagedTag),
+			})
 		}
-		return []statement{{
-			Sid:        "CreateRules",
+		return append(out, statement{
+			// Should AWS authorize the new rule as a resource too, it is
+			// one tagged okra:managed=true; the listener statements above
+			// still decide where.
+			Sid:        "CreateRulesTagged",
 			Actions:    []string{"elasticloadbalancing:CreateRule"},
-			Resources:  append(append([]string{}, r.listeners...), r.rules...),
+			Resources:  r.allRules,
 			Conditions: managedCondition(requestManagedTag),
-			Wildcard:   listenerWhy + "; only rules tagged okra:managed=true on creation",
-		}, {
+			Wildcard:   "a new rule's ARN ends in an ID AWS assigns; only rules tagged okra:managed=true on creation, on listeners the statements above allow",
+		}, statement{
 			Sid:       "TagRulesOnCreate",
 			Actions:   []string{"elasticloadbalancing:AddTags"},
-			Resources: r.rules,
+			Resources: r.allRules,
 			Conditions: map[string]map[string][]string{"StringEquals": {
 				"elasticloadbalancing:CreateAction": {"CreateRule"},
 				requestManagedTag:                   {managedValue},
 			}},
 			Wildcard: "tags of a rule being created by CreateRule (tag-on-create needs AddTags)",
-		}}
+		})
 	case manageTargetGroups:
 		return []statement{{
 			Sid:        "CreateTargetGroups",
@@ -276,11 +307,17 @@ func (r resources) statements(a access, listenerArnsGiven bool) []statement {
 			Resources: []string{"*"},
 			Wildcard:  "Auto Scaling Describe* actions support no resource-level permissions",
 		}, {
-			Sid:        "AttachNodeGroups",
-			Actions:    []string{"autoscaling:AttachLoadBalancerTargetGroups"},
-			Resources:  []string{r.arn("autoscaling", "autoScalingGroup", "*:autoScalingGroupName/eks-*", awscdk.ArnFormat_COLON_RESOURCE_NAME)},
-			Conditions: map[string]map[string][]string{"Null": {"autoscaling:ResourceTag/eks:nodegroup-name": {"false"}}},
-			Wildcard:   "only the Auto Scaling groups of EKS managed node groups (named eks-*, tagged eks:nodegroup-name)",
+			Sid:       "AttachNodeGroups",
+			Actions:   []string{"autoscaling:AttachLoadBalancerTargetGroups"},
+			Resources: []string{r.arn("autoscaling", "autoScalingGroup", "*:autoScalingGroupName/eks-*", awscdk.ArnFormat_COLON_RESOURCE_NAME)},
+			Conditions: map[string]map[string][]string{
+				"Null": {"autoscaling:ResourceTag/eks:nodegroup-name": {"false"}, "autoscaling:TargetGroupARNs": {"false"}},
+				// IAM cannot test a target group's tags for this action;
+				// autoscaling:TargetGroupARNs limits it to target groups
+				// of this account and region named as okra names them.
+				"ForAllValues:ArnLike": {"autoscaling:TargetGroupARNs": {r.elb("targetgroup", okraTargetGroupNames+"/*")}},
+			},
+			Wildcard: "only the Auto Scaling groups of EKS managed node groups (named eks-*, tagged eks:nodegroup-name), and only target groups named as okra names them",
 		}}
 	case startRollouts:
 		return []statement{{
@@ -327,6 +364,10 @@ func (r resources) statements(a access, listenerArnsGiven bool) []statement {
 	}
 	panic("permissions: unknown access " + string(a))
 }
+
+// okraTargetGroupNames matches the names targetgroups.Name gives:
+// "<cell>-<cluster>-" and 8 hex digits.
+const okraTargetGroupNames = "*-????????"
 
 // functionStatements returns every statement a function's accesses grant.
 func (r resources) functionStatements(f function, listenerArnsGiven bool) []statement {

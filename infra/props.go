@@ -67,6 +67,11 @@ type OkraStackProps struct {
 	// NotificationEmail, when set, subscribes an address to the
 	// notification topic (rollout ends and alarms).
 	NotificationEmail string
+	// CustomerManagedKey creates one customer-managed KMS key (rotated)
+	// that encrypts the table, every log group, the Datadog secret okra
+	// creates and the functions' environment; false (the default) leaves
+	// them under AWS-managed keys.
+	CustomerManagedKey bool
 }
 
 // Defaults.
@@ -98,6 +103,7 @@ const (
 	ctxTableName                    = "tableName"
 	ctxRolloutTimeout               = "rolloutTimeout"
 	ctxNotificationEmail            = "notificationEmail"
+	ctxCustomerManagedKey           = "customerManagedKey"
 	ctxFunctionsDir                 = "functionsDir"
 	ctxPlaceholderCode              = "placeholderCode"
 )
@@ -108,7 +114,7 @@ var contextKeys = []string{
 	ctxControlPlaneClusterName, ctxArgoCDNamespace, ctxClusterRoleArn, ctxDatadogSite,
 	ctxDatadogSecretArn, ctxReconcileSchedule, ctxReconcileReservedConcurrency, ctxListenerArns,
 	ctxClusterActiveTimeout, ctxLogRetentionDays, ctxTableName, ctxRolloutTimeout,
-	ctxNotificationEmail, ctxFunctionsDir, ctxPlaceholderCode,
+	ctxNotificationEmail, ctxCustomerManagedKey, ctxFunctionsDir, ctxPlaceholderCode,
 }
 
 // PropsFromContext builds the props from context values (get returns ""
@@ -148,6 +154,13 @@ func PropsFromContext(get func(key string) string) (OkraStackProps, error) {
 			}
 			*dst = d
 		}
+	}
+	switch v := get(ctxCustomerManagedKey); v {
+	case "", "false":
+	case "true":
+		p.CustomerManagedKey = true
+	default:
+		problems = append(problems, fmt.Sprintf("%s: want true or false, got %q", ctxCustomerManagedKey, v))
 	}
 	if v := get(ctxLogRetentionDays); v != "" {
 		n, err := strconv.Atoi(v)

@@ -158,7 +158,7 @@ func TestFunctions(t *testing.T) {
 	known := []string{
 		options.EnvTableName, options.EnvStateMachineARN, options.EnvArgoCDNamespace, options.EnvControlPlaneCluster,
 		options.EnvClusterRoleARN, options.EnvDatadogSecretARN, options.EnvDatadogSite, options.EnvNotificationTopicARN,
-		options.EnvClusterActiveTimeout,
+		options.EnvClusterActiveTimeout, options.EnvListenerOptIn, options.EnvListenerARNs,
 	}
 	for _, f := range functions {
 		t.Run(f.Name, func(t *testing.T) {
@@ -193,6 +193,12 @@ func TestFunctions(t *testing.T) {
 			case "reconcile":
 				if rc != float64(1) {
 					t.Errorf("ReservedConcurrentExecutions = %v, want 1 (one full scan at a time)", rc)
+				}
+			case "cluster-events", "safety-net":
+				// A runaway of asynchronous events is capped (throttled
+				// events are retried for their whole age).
+				if want := float64(map[string]int{"cluster-events": 5, "safety-net": 2}[f.Name]); rc != want {
+					t.Errorf("ReservedConcurrentExecutions = %v, want %v", rc, want)
 				}
 			default:
 				if reserved {
@@ -229,6 +235,13 @@ func TestFunctions(t *testing.T) {
 			}
 			if f.Name == "cluster-events" {
 				wantEnv = append(wantEnv, options.EnvClusterActiveTimeout)
+			}
+			if f.has(setWeights) {
+				// The ingress check knows the roles want the opt-in tag.
+				wantEnv = append(wantEnv, options.EnvListenerOptIn)
+				if vars[options.EnvListenerOptIn] != options.ListenerOptInRequired {
+					t.Errorf("%s = %v, want %s", options.EnvListenerOptIn, vars[options.EnvListenerOptIn], options.ListenerOptInRequired)
+				}
 			}
 			if extra, missing := diffSets(sortedKeys(vars), wantEnv); len(extra)+len(missing) > 0 {
 				t.Errorf("environment: extra %v, missing %v", extra, missing)
@@ -481,9 +494,18 @@ func TestRules(t *testing.T) {
 				t.Errorf("RetryPolicy = %s, want attempts and event age", mustJSON(rp))
 			}
 			// The function's own asynchronous failures land in the same
-			// queue.
-			if got := getAttID(s.function(t, c.fn).Properties["DeadLetterConfig"].(map[string]any)["TargetArn"], "Arn"); got != dlq {
-				t.Errorf("function dead-letter queue %s, want the rule's %s", got, dlq)
+			// queue: its on-failure destination, in the EventInvokeConfig
+			// that names it by the ARN the rule's permission names.
+			var dest string
+			for _, eic := range s.resources("AWS::Lambda::EventInvokeConfig") {
+				if getAttID(eic.Properties["FunctionName"], "Arn") == fnID {
+					dc, _ := eic.Properties["DestinationConfig"].(map[string]any)
+					of, _ := dc["OnFailure"].(map[string]any)
+					dest = getAttID(of["Destination"], "Arn")
+				}
+			}
+			if dest != dlq {
+				t.Errorf("function on-failure destination %q, want the rule's %s", dest, dlq)
 			}
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/executions"
 	"github.com/okrahq/okra/internal/listener"
+	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
 )
@@ -619,7 +620,7 @@ func (a *App) checkIngresses(ctx context.Context, st *store.Store, cells []*cell
 	if err != nil {
 		return err
 	}
-	lc := listener.New(cfg.ELBv2(), listener.Options{Logger: a.logger()})
+	lc := listener.New(cfg.ELBv2(), listener.Options{Logger: a.logger(), OptIn: a.listenerOptIn()})
 	invalid := false
 	for i, c := range cells {
 		problems, err := a.ingressProblems(ctx, st, lc, c)
@@ -634,6 +635,19 @@ func (a *App) checkIngresses(ctx context.Context, st *store.Store, cells []*cell
 		return a.reportInvalid(results, "cell")
 	}
 	return nil
+}
+
+// listenerOptIn is the deploy's opt-in requirement on listeners, from
+// the environment the stack's functions get too ($OKRA_LISTENER_OPT_IN,
+// $OKRA_LISTENER_ARNS; docs/deploy.md).
+func (a *App) listenerOptIn() listener.OptIn {
+	o := listener.OptIn{Required: a.getenv(options.EnvListenerOptIn) == options.ListenerOptInRequired}
+	for _, arn := range strings.Split(a.getenv(options.EnvListenerARNs), ",") {
+		if arn = strings.TrimSpace(arn); arn != "" {
+			o.Listeners = append(o.Listeners, arn)
+		}
+	}
+	return o
 }
 
 // ingressProblems returns why c's ingress cannot be stored, or nothing.

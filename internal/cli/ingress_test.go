@@ -11,6 +11,8 @@ import (
 	elbv2 "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/okrahq/okra/internal/listener"
+	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/rollout"
 	"github.com/okrahq/okra/internal/store"
 	"github.com/okrahq/okra/internal/testenv"
@@ -148,5 +150,44 @@ func TestTemplateApplyIsInTheHistoryOfItsCells(t *testing.T) {
 	}
 	if evs, _ := e.store.ListEvents(e.ctx, "web", 0, false); len(evs) != 0 {
 		t.Errorf("cell web, which does not use the template, got events %+v", evs)
+	}
+}
+
+// TestCellApplyRequiresTheListenerOptIn: with the deploy's opt-in
+// requirement in the environment, a listener without okra's opt-in tag is
+// refused, naming the field and the add-tags command, and nothing is
+// stored; tagged as told, the same document is taken.
+func TestCellApplyRequiresTheListenerOptIn(t *testing.T) {
+	e := newAWSEnv(t)
+	e.checkIngress = true
+	lb := e.newLoadBalancer(testenv.UniqueName("alb"))
+	tg := lb.targetGroup(testenv.UniqueName("tg"), 1, nil)
+	alb := lb.forwardListener(80, tg, 100)
+	required := func(a *App) {
+		a.getenv = func(k string) string {
+			if k == options.EnvListenerOptIn {
+				return options.ListenerOptInRequired
+			}
+			return ""
+		}
+	}
+	doc := withListener(t, examples+"/alb-basic.yaml", alb)
+	r := e.runApp(required, doc, "cell", "apply", "-f", "-")
+	want := "<stdin>: spec.ingress.listenerARN: " + listener.OptInMissingReason(alb)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "aws elbv2 add-tags --resource-arns "+alb+" --tags Key=okra:opt-in,Value=true") {
+		t.Fatalf("exit %d, want 1 with %q\nstderr: %s", r.code, want, r.stderr)
+	}
+	var notFound *store.NotFoundError
+	if _, err := e.store.GetCell(e.ctx, "web"); !errors.As(err, &notFound) {
+		t.Errorf("cell web was stored although its listener lacks the opt-in tag (GetCell: %v)", err)
+	}
+	if _, err := lb.elb.AddTags(e.ctx, &elbv2.AddTagsInput{
+		ResourceArns: []string{alb},
+		Tags:         []elbtypes.Tag{{Key: aws.String("okra:opt-in"), Value: aws.String("true")}},
+	}); err != nil {
+		t.Fatalf("AddTags: %v", err)
+	}
+	if r := e.runApp(required, doc, "cell", "apply", "-f", "-"); r.code != ExitOK || r.stdout != "cell \"web\" created (revision 1)\n" {
+		t.Errorf("after tagging the listener: exit %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
 	}
 }

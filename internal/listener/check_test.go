@@ -69,3 +69,56 @@ func TestCheckIngress(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckIngressOptIn: when the deploy requires okra's opt-in tag, a
+// listener without it is refused on spec.ingress.listenerARN with the
+// add-tags command that fixes it; a tagged listener, or one the deploy
+// names, passes; without the requirement the tag is not read.
+func TestCheckIngressOptIn(t *testing.T) {
+	alb := newLB(t, cell.IngressALB, 1)
+	tg := alb.targetGroup()
+	untagged := alb.listener(80, legacyForward(tg))
+	tagged := alb.listener(81, legacyForward(tg))
+	if _, err := alb.elb.AddTags(alb.ctx, &elbv2.AddTagsInput{
+		ResourceArns: []string{tagged},
+		Tags:         []types.Tag{{Key: aws.String(inventory.TagOptIn), Value: aws.String(inventory.OptInValue)}},
+	}); err != nil {
+		t.Fatalf("AddTags: %v", err)
+	}
+	wrongValue := alb.listener(82, legacyForward(tg))
+	if _, err := alb.elb.AddTags(alb.ctx, &elbv2.AddTagsInput{
+		ResourceArns: []string{wrongValue},
+		Tags:         []types.Tag{{Key: aws.String(inventory.TagOptIn), Value: aws.String("false")}},
+	}); err != nil {
+		t.Fatalf("AddTags: %v", err)
+	}
+	required := alb.controller(listener.Options{OptIn: listener.OptIn{Required: true, Listeners: []string{wrongValue}}})
+	notRequired := alb.controller(listener.Options{})
+	ing := func(arn string) cell.Ingress { return cell.Ingress{Type: cell.IngressALB, ListenerARN: arn} }
+
+	if err := notRequired.CheckIngress(alb.ctx, "web", ing(untagged)); err != nil {
+		t.Errorf("without the requirement, an untagged listener: %v, want nil", err)
+	}
+	if err := required.CheckIngress(alb.ctx, "web", ing(tagged)); err != nil {
+		t.Errorf("a listener tagged %s=%s: %v, want nil", inventory.TagOptIn, inventory.OptInValue, err)
+	}
+	if err := required.CheckIngress(alb.ctx, "web", ing(wrongValue)); err != nil {
+		t.Errorf("a listener named in the deploy: %v, want nil", err)
+	}
+	err := required.CheckIngress(alb.ctx, "web", ing(untagged))
+	var bad *listener.IngressError
+	wantCmd := "aws elbv2 add-tags --resource-arns " + untagged + " --tags Key=okra:opt-in,Value=true"
+	if !errors.As(err, &bad) || bad.Field != listener.FieldListenerARN || !strings.Contains(bad.Reason, wantCmd) {
+		t.Fatalf("an untagged listener: %v, want an IngressError on %s with %q", err, listener.FieldListenerARN, wantCmd)
+	}
+	// The command it prints is the one that fixes it.
+	if _, err := alb.elb.AddTags(alb.ctx, &elbv2.AddTagsInput{
+		ResourceArns: []string{untagged},
+		Tags:         []types.Tag{{Key: aws.String("okra:opt-in"), Value: aws.String("true")}},
+	}); err != nil {
+		t.Fatalf("AddTags: %v", err)
+	}
+	if err := required.CheckIngress(alb.ctx, "web", ing(untagged)); err != nil {
+		t.Errorf("after the printed add-tags: %v, want nil", err)
+	}
+}

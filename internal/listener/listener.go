@@ -67,13 +67,26 @@ type Options struct {
 	Logger *slog.Logger
 	// RulesPageSize is DescribeRules' PageSize; zero leaves AWS's default.
 	RulesPageSize int32
+	// OptIn is what the deployed roles require of a listener before okra
+	// may change it; CheckIngress checks it.
+	OptIn OptIn
+}
+
+// OptIn is the deploy's requirement on the listeners okra changes: with
+// Required, the roles may modify a listener (and create and modify rules
+// on it) only when it carries inventory.TagOptIn=inventory.OptInValue or
+// is one of Listeners (the stack's listenerArns context).
+type OptIn struct {
+	Required  bool
+	Listeners []string
 }
 
 // Client controls weighted forward actions through the ELBv2 API.
 type Client struct {
-	api  ELBv2API
-	log  *slog.Logger
-	page int32
+	api   ELBv2API
+	log   *slog.Logger
+	page  int32
+	optIn OptIn
 }
 
 var _ Controller = (*Client)(nil)
@@ -84,7 +97,7 @@ func New(api ELBv2API, o Options) *Client {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Client{api: api, log: log, page: o.RulesPageSize}
+	return &Client{api: api, log: log, page: o.RulesPageSize, optIn: o.OptIn}
 }
 
 // location is where a Cell's forward action lives, as last read.

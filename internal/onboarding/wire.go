@@ -62,7 +62,7 @@ func DepsFromAWS(ctx context.Context, opts options.Options, cfg awsapi.Config, l
 		Clusters:      discovery.NewClusters(eksClient, discovery.Options{Logger: log}),
 		TargetGroups:  tgs,
 		Discovery:     NewTargetGroupFinder(elb, tagging, discovery.Options{Logger: log}),
-		Listener:      listener.New(elb, listener.Options{Logger: log}),
+		Listener:      listener.New(elb, listener.Options{Logger: log, OptIn: listener.OptIn{Required: opts.ListenerOptIn, Listeners: opts.ListenerARNs}}),
 		Cells:         st,
 		Status:        st,
 		Registry:      st,

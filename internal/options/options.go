@@ -25,7 +25,17 @@ const (
 	EnvDatadogSite          = "OKRA_DATADOG_SITE"
 	EnvNotificationTopicARN = "OKRA_NOTIFICATION_TOPIC_ARN"
 	EnvClusterActiveTimeout = "OKRA_CLUSTER_ACTIVE_TIMEOUT"
+	// EnvListenerOptIn is "required" when the deployed roles may change
+	// only listeners that carry okra's opt-in tag (inventory.TagOptIn) or
+	// are named in EnvListenerARNs; the ingress check then requires it.
+	EnvListenerOptIn = "OKRA_LISTENER_OPT_IN"
+	// EnvListenerARNs lists, comma-separated, the listeners the stack's
+	// listenerArns context names: they need no opt-in tag.
+	EnvListenerARNs = "OKRA_LISTENER_ARNS"
 )
+
+// ListenerOptInRequired is EnvListenerOptIn's value that requires the tag.
+const ListenerOptInRequired = "required"
 
 // Options are every function's settings; each function validates the
 // fields it uses.
@@ -53,6 +63,10 @@ type Options struct {
 	// ClusterActiveTimeout bounds the wait for a new cluster to turn
 	// ACTIVE (default 10m).
 	ClusterActiveTimeout time.Duration
+	// ListenerOptIn: the ingress check requires a Cell's listener to carry
+	// okra's opt-in tag unless it is one of ListenerARNs.
+	ListenerOptIn bool
+	ListenerARNs  []string
 }
 
 // Field names an option a function requires.
@@ -80,6 +94,18 @@ func FromEnv(getenv func(string) string) (Options, error) {
 		DatadogSite:          valueOr(getenv(EnvDatadogSite), "datadoghq.com"),
 		NotificationTopicARN: getenv(EnvNotificationTopicARN),
 		ClusterActiveTimeout: 10 * time.Minute,
+	}
+	switch v := getenv(EnvListenerOptIn); v {
+	case "":
+	case ListenerOptInRequired:
+		o.ListenerOptIn = true
+	default:
+		return Options{}, fmt.Errorf("%s: want %q or nothing, got %q", EnvListenerOptIn, ListenerOptInRequired, v)
+	}
+	for _, arn := range strings.Split(getenv(EnvListenerARNs), ",") {
+		if arn = strings.TrimSpace(arn); arn != "" {
+			o.ListenerARNs = append(o.ListenerARNs, arn)
+		}
 	}
 	if v := getenv(EnvClusterActiveTimeout); v != "" {
 		d, err := time.ParseDuration(v)

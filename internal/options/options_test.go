@@ -44,3 +44,20 @@ func TestFromEnvRejectsBadTimeout(t *testing.T) {
 		t.Fatal("FromEnv accepted a bad duration")
 	}
 }
+
+func TestFromEnvListenerOptIn(t *testing.T) {
+	o, err := FromEnv(env(map[string]string{}))
+	if err != nil || o.ListenerOptIn || o.ListenerARNs != nil {
+		t.Fatalf("FromEnv() = %+v, %v; want no opt-in requirement by default", o, err)
+	}
+	o, err = FromEnv(env(map[string]string{EnvListenerOptIn: ListenerOptInRequired, EnvListenerARNs: "arn:a, arn:b,"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.ListenerOptIn || strings.Join(o.ListenerARNs, "|") != "arn:a|arn:b" {
+		t.Fatalf("FromEnv = %+v, want the opt-in required and listeners [arn:a arn:b]", o)
+	}
+	if _, err := FromEnv(env(map[string]string{EnvListenerOptIn: "yes"})); err == nil || !strings.Contains(err.Error(), EnvListenerOptIn) {
+		t.Fatalf("FromEnv accepted %s=yes (err %v)", EnvListenerOptIn, err)
+	}
+}
