@@ -11,6 +11,7 @@ import (
 	ekstypes "github.com/aws/aws-sdk-go-v2/service/eks/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/okrahq/okra/internal/cell"
 	"github.com/okrahq/okra/internal/onboarding"
 	"github.com/okrahq/okra/internal/options"
 	"github.com/okrahq/okra/internal/rollout"
@@ -31,31 +32,8 @@ func TestAbortWithoutSafetyNetEventIsRecoveredByReconcile(t *testing.T) {
 		t.Skip("end-to-end test: needs the moto emulator (skipped with -short)")
 	}
 	t.Parallel()
-	env := startFaultEnv(t) // its own table: the reconcile sees only this Cell; faults stay off
-	o := env.okra
-	f, network := newFixtureOn(t, o, env.direct, canary(40, time.Minute, 80, "pause"), time.Second, map[string]bool{"v1": true, "v2": true})
-	ctx := f.ctx
-	// The clusters behind the target groups exist, so the reconcile keeps
-	// their groups.
-	for _, v := range []string{"v1", "v2"} {
-		if _, err := env.direct.EKS().CreateCluster(ctx, &eks.CreateClusterInput{
-			Name: aws.String(f.name + "-" + v), RoleArn: aws.String(testenv.RoleARN),
-			ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: network.SubnetIDs},
-			Tags:               map[string]string{"okra-e2e": f.name, "version": v},
-		}); err != nil {
-			t.Fatalf("CreateCluster %s: %v", v, err)
-		}
-	}
-	deps, err := onboarding.DepsFromAWS(ctx, options.Options{
-		Region: testenv.Region, TableName: o.TableName, StateMachineARN: o.StateMachineARN, ClusterActiveTimeout: 30 * time.Second,
-	}, o.AWS, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("DepsFromAWS: %v", err)
-	}
-	onb, err := onboarding.New(deps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, onb := newReconcileFixture(t, canary(40, time.Minute, 80, "pause"))
+	o, ctx := f.okra, f.ctx
 
 	m := f.monitor()
 	defer m.assertClean()
@@ -140,6 +118,37 @@ func TestAbortWithoutSafetyNetEventIsRecoveredByReconcile(t *testing.T) {
 	}
 	abortInPause(retry.Execution)
 	reconcileRecovers(retry.Execution)
+}
+
+// newReconcileFixture is a fixture (v1 and v2 healthy) on a table of its
+// own, so a reconcile sees only its Cell (faults stay off), with the EKS
+// clusters behind its target groups (the reconcile keeps their groups)
+// and an onboarder to reconcile with.
+func newReconcileFixture(t *testing.T, steps []cell.Step) (*fixture, *onboarding.Onboarder) {
+	t.Helper()
+	env := startFaultEnv(t)
+	o := env.okra
+	f, network := newFixtureOn(t, o, env.direct, steps, time.Second, map[string]bool{"v1": true, "v2": true})
+	for _, v := range []string{"v1", "v2"} {
+		if _, err := env.direct.EKS().CreateCluster(f.ctx, &eks.CreateClusterInput{
+			Name: aws.String(f.name + "-" + v), RoleArn: aws.String(testenv.RoleARN),
+			ResourcesVpcConfig: &ekstypes.VpcConfigRequest{SubnetIds: network.SubnetIDs},
+			Tags:               map[string]string{"okra-e2e": f.name, "version": v},
+		}); err != nil {
+			t.Fatalf("CreateCluster %s: %v", v, err)
+		}
+	}
+	deps, err := onboarding.DepsFromAWS(f.ctx, options.Options{
+		Region: testenv.Region, TableName: o.TableName, StateMachineARN: o.StateMachineARN, ClusterActiveTimeout: 30 * time.Second,
+	}, o.AWS, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("DepsFromAWS: %v", err)
+	}
+	onb, err := onboarding.New(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, onb
 }
 
 // TestRetryRecoversADeadHolderItself: with the safety-net event lost and

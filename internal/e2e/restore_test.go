@@ -134,3 +134,75 @@ func TestCanaryGroupDeletedRollsBack(t *testing.T) {
 		t.Errorf("status %s %q, want RolledBack for the missing group", st.Phase, st.Message)
 	}
 }
+
+// TestDegradedCellLeavesDegradedOnTheNextReconcile: a Cell left Degraded
+// (an abort found no healthy stable group and kept the weights) stays
+// Degraded through reconciles while v1 has no healthy target, and leaves
+// it on the first reconcile after v1's targets are back: the phase returns
+// to Stable, a DegradedCleared event records it, and the same reconcile
+// re-splits the listener onto v1 (v2 is blocked by the abort).
+func TestDegradedCellLeavesDegradedOnTheNextReconcile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test: needs the moto emulator (skipped with -short)")
+	}
+	t.Parallel()
+	f, onb := newReconcileFixture(t, canary(50, "pause"))
+	m := f.monitor(pollEvery(40 * time.Millisecond))
+	defer m.assertClean()
+	arn := f.start("v2", 1)
+	f.waitPaused(arn)
+	held := f.forward()
+	m.Unhealthy("v1", 50)
+	f.deregisterTargets("v1")
+	if _, err := f.okra.Gate.Abort(f.ctx, f.name, "stable cluster deleted"); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	f.wait(arn, sfntypes.ExecutionStatusFailed, 30*time.Second)
+	if st := f.status(); st.Phase != rollout.PhaseDegraded || st.Leased() {
+		t.Fatalf("status %s leased %t, want Degraded and released\n%s", st.Phase, st.Leased(), f.dump(arn))
+	}
+	cleared := func() int {
+		n := 0
+		for _, ev := range f.events() {
+			if ev.Type == store.EventDegradedCleared {
+				n++
+			}
+		}
+		return n
+	}
+
+	// v1 still has no healthy target: the reconcile keeps everything.
+	if _, err := onb.ReconcileAll(f.ctx); err != nil {
+		t.Fatalf("ReconcileAll: %v", err)
+	}
+	if st := f.status(); st.Phase != rollout.PhaseDegraded || !strings.Contains(st.Message, "Degraded") || cleared() != 0 {
+		t.Errorf("while v1 is unhealthy: status %s %q, %d DegradedCleared events; want Degraded kept", st.Phase, st.Message, cleared())
+	}
+	if !weights.Equal(f.forward(), held) {
+		t.Errorf("while v1 is unhealthy the reconcile moved the listener to %s", f.describe(f.forward()))
+	}
+
+	// A human brings v1's targets back; the next reconcile clears Degraded.
+	f.registerTargets("v1")
+	m.Healthy("v1")
+	if _, err := onb.ReconcileAll(f.ctx); err != nil {
+		t.Fatalf("ReconcileAll: %v", err)
+	}
+	st := f.status()
+	if st.Phase != rollout.PhaseStable || st.StableVersion != "v1" || st.Leased() {
+		t.Errorf("after v1 recovered: status %s %q stable %s, want Stable at v1", st.Phase, st.Message, st.StableVersion)
+	}
+	if n := cleared(); n != 1 {
+		t.Errorf("%d DegradedCleared events, want 1\n%s", n, f.dump(arn))
+	}
+	if want := f.split("v1", 100); !weights.Equal(f.forward(), want) {
+		t.Errorf("listener %s, want %s (v2 is blocked)", f.describe(f.forward()), f.describe(want))
+	}
+	// Nothing more to clear.
+	if _, err := onb.ReconcileAll(f.ctx); err != nil {
+		t.Fatalf("ReconcileAll: %v", err)
+	}
+	if n := cleared(); n != 1 {
+		t.Errorf("%d DegradedCleared events after a third reconcile, want still 1", n)
+	}
+}

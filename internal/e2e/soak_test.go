@@ -433,7 +433,7 @@ func (env *soakEnv) disturb(f *fixture, m *monitor, rng *rand.Rand, run *soakRun
 	// (no approval to answer) leaves the rollback to the safety net, whose
 	// event is not delivered here, so the next reconcile must recover it.
 	recoverAfterAbort := func() {
-		if _, err := testenv.WaitExecution(ctx, f.sfn, arn, 60*time.Second); err != nil {
+		if _, err := env.awaitStop(f, arn); err != nil {
 			harness("waiting for the aborted execution: %v", err)
 			return
 		}
@@ -489,7 +489,7 @@ func (env *soakEnv) disturb(f *fixture, m *monitor, rng *rand.Rand, run *soakRun
 			harness("StopExecution: %v", err)
 			return
 		}
-		out, err := testenv.WaitExecution(ctx, f.sfn, arn, 60*time.Second)
+		out, err := env.awaitStop(f, arn)
 		if err != nil {
 			harness("waiting for the stop: %v", err)
 			return
@@ -574,6 +574,59 @@ func (env *soakEnv) disturb(f *fixture, m *monitor, rng *rand.Rand, run *soakRun
 		promote()
 	default:
 		harness("unknown disturbance %q", run.kind)
+	}
+}
+
+// stopBound is how long the soak waits for moto to report a stopped
+// execution as ended. On AWS StopExecution ends the execution at once;
+// moto only marks it stopped and reports RUNNING until the state in
+// flight returns (a Lambda invoke: up to the gateway's timeout, with the
+// faults' delays), so this is emulator lag, not okra's.
+const stopBound = 3 * time.Minute
+
+// awaitStop waits until moto reports arn as no longer RUNNING after a
+// StopExecution (the soak's, or an abort's) and returns its description.
+//
+// moto 5.2.5 lags AWS here: a stopped execution whose state in flight is
+// a waitForTaskToken task (the approval, without TimeoutSeconds) stays
+// RUNNING until that token is answered, that is for ever. On AWS the
+// execution is ABORTED at once and its token is dead. So when the Cell
+// status still holds the stopped execution's token, awaitStop answers it
+// with SendTaskFailure (error SoakStopShim) straight to moto, and no okra
+// code sees the answer. moto then ends the execution FAILED (the failed
+// task fails the stopped Parallel branch) rather than ABORTED, and runs no
+// further state: no Catch, no Rollback. okra's recovery is judged as on
+// AWS, where it treats every status but RUNNING alike: the lease still
+// names an ended execution, the listener is still half-shifted, and the
+// reconcile that follows must recover it (monitor.Reconciling records a
+// violation when the dead holder still holds the Cell after it).
+func (env *soakEnv) awaitStop(f *fixture, arn string) (*sfn.DescribeExecutionOutput, error) {
+	ctx := f.ctx
+	deadline := time.Now().Add(stopBound)
+	answered := ""
+	for {
+		out, err := f.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+		if err == nil && out.Status != sfntypes.ExecutionStatusRunning {
+			return out, nil
+		}
+		if time.Now().After(deadline) {
+			status := "unknown"
+			if err == nil {
+				status = string(out.Status)
+			}
+			return nil, fmt.Errorf("execution %s still %s %s after it was stopped (last error: %v)", arn, status, stopBound, err)
+		}
+		if rec, err := f.okra.Store.GetStatus(ctx, f.name); err == nil && rec.Status.ExecutionARN == arn &&
+			rec.Status.TaskToken != "" && rec.Status.TaskToken != answered {
+			answered = rec.Status.TaskToken
+			// An error (the token already answered or gone) is fine: the
+			// wait is over either way. The error name must not begin
+			// with "States." (moto refuses it).
+			_, _ = f.sfn.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{
+				TaskToken: aws.String(answered), Error: aws.String("SoakStopShim"), Cause: aws.String("soak: emulator shim, the execution was stopped"),
+			})
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
 }
 

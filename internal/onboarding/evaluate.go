@@ -94,6 +94,9 @@ func (o *Onboarder) evaluate(ctx context.Context, r *run, lc loadedCell, m membe
 	in := rollout.Input{Cell: c, TargetGroups: groups, Forward: fwd, Status: rec.Status, Blocked: blocked, Now: o.clock.Now()}
 	d := rollout.Evaluate(in)
 	r.decisions[lc.name] = d
+	if rec.Status.Phase == rollout.PhaseDegraded && !rec.Status.Leased() && !d.Degraded {
+		o.leaveDegraded(ctx, r, lc, fwd, d)
+	}
 	note := ""
 	if len(dropped) > 0 {
 		note = "; not counting " + strings.Join(dropped, ", ")
@@ -115,6 +118,43 @@ func (o *Onboarder) evaluate(ctx context.Context, r *run, lc loadedCell, m membe
 			return // the rollout writes the status
 		}
 		o.explain(ctx, r, lc, d.Reason+note)
+	}
+}
+
+// leaveDegraded takes a Degraded Cell out of that phase once the planner
+// no longer finds it degraded (every target group the listener fwd gives
+// weight to carries traffic again, after a human fixed the groups or the
+// weights): the phase returns to Stable (or none, without a stable
+// version) and a DegradedCleared event records it with the weights. The
+// decision d is then carried out as usual.
+func (o *Onboarder) leaveDegraded(ctx context.Context, r *run, lc loadedCell, fwd weights.Forward, d rollout.Decision) {
+	msg := "no longer Degraded: every target group the listener gives weight to can carry traffic again"
+	changed, err := o.updateStatus(ctx, lc.name, func(st *rollout.Status) bool {
+		if st.Phase != rollout.PhaseDegraded {
+			return false
+		}
+		st.Phase = ""
+		if st.StableVersion != "" {
+			st.Phase = rollout.PhaseStable
+		}
+		st.Message = msg
+		return true
+	})
+	if errors.Is(err, errLeased) || (err == nil && !changed) {
+		return // a rollout took the Cell, or another reconcile got here first
+	}
+	if err != nil {
+		r.f.add("Cell "+lc.name+": leaving Degraded", err)
+		return
+	}
+	o.log.InfoContext(ctx, "the Cell is no longer degraded", "cell", lc.name, "trigger", r.trigger, "next", string(d.Kind))
+	kept := fwd.Clone()
+	if _, err := o.status.AppendEvent(ctx, lc.name, store.Event{
+		Type: store.EventDegradedCleared, Weights: &kept,
+		Message: msg + "; next: " + d.Reason,
+		Details: map[string]string{"trigger": r.trigger, "decision": string(d.Kind)},
+	}); err != nil {
+		r.f.add("Cell "+lc.name+": recording that it left Degraded", err)
 	}
 }
 

@@ -193,7 +193,16 @@ func (o *Onboarder) ensureAll(ctx context.Context, r *run, clusters []inventory.
 // the rollout's; then only the SpecInvalid event is recorded (once per
 // revision), and only when withEventWhileLeased is set (the config-change
 // handler, which sees each revision once; the reconcile would repeat it).
+//
+// The lease is checked first, as for a valid Cell: a spec edit that does
+// not validate (or decode) must not let a dead holder keep the Cell, so
+// its rollout is recovered from what the status records (Deps.Owners).
 func (o *Onboarder) recordInvalid(ctx context.Context, r *run, name string, rev int64, verr error, withEventWhileLeased bool) {
+	if rec, err := o.status.GetStatus(ctx, name); err != nil {
+		r.f.add("Cell "+name+": reading its status", err)
+	} else if _, err := o.checkOwner(ctx, r, name, rec); err != nil {
+		r.f.add("Cell "+name+": checking its lease holder", err)
+	}
 	problems := problemList(verr)
 	msg := fmt.Sprintf("spec revision %d is invalid (%d %s); nothing changes until it is fixed", rev, len(problems), plural(len(problems), "problem"))
 	event := store.Event{

@@ -44,6 +44,10 @@ type Decision struct {
 	// Warnings name target groups the planner ignored (no or invalid
 	// version tag).
 	Warnings []string `json:"warnings,omitempty"`
+	// Degraded, on a Noop, says the Cell stays Degraded: the listener
+	// still gives weight to a target group that cannot carry traffic. A
+	// Degraded Cell whose decision is not Degraded can leave that phase.
+	Degraded bool `json:"degraded,omitempty"`
 }
 
 func noop(reason string) Decision { return Decision{Kind: DecisionNoop, Reason: reason} }
@@ -98,8 +102,10 @@ func evaluate(o *observed) Decision {
 	}
 	if in.Status.Phase == PhaseDegraded {
 		if bad := o.unroutable(); len(bad) > 0 {
-			return noop(fmt.Sprintf("the Cell is Degraded: the listener gives weight to target groups that cannot carry traffic (%s); okra starts nothing until a human fixes them or the weights",
+			d := noop(fmt.Sprintf("the Cell is Degraded: the listener gives weight to target groups that cannot carry traffic (%s); okra starts nothing until a human fixes them or the weights",
 				strings.Join(bad, ", ")))
+			d.Degraded = true
+			return d
 		}
 	}
 	stable := o.stableVersion()

@@ -466,10 +466,10 @@ func TestEvaluateDegradedStartsNothingWhileTheListenerRoutesToNothing(t *testing
 			Status:       Status{Phase: PhaseDegraded, StableVersion: "v1"},
 		}
 	}
-	if d := Evaluate(degraded(0)); d.Kind != DecisionNoop || !strings.Contains(d.Reason, "Degraded") {
+	if d := Evaluate(degraded(0)); d.Kind != DecisionNoop || !d.Degraded || !strings.Contains(d.Reason, "Degraded") {
 		t.Fatalf("Evaluate of a Degraded Cell = %+v, want a no-op saying Degraded", d)
 	}
-	if d := Evaluate(degraded(1)); strings.Contains(d.Reason, "Degraded") {
+	if d := Evaluate(degraded(1)); d.Degraded || strings.Contains(d.Reason, "Degraded") {
 		t.Fatalf("Evaluate of a Degraded Cell whose listener routes to healthy groups = %+v, want it to go on", d)
 	}
 }

@@ -64,6 +64,10 @@ type Status struct {
 	// Recover restore it there, whatever the spec says now. Nil in a
 	// status written before it was recorded (the spec's ingress is used).
 	SnapshotAt *Location `json:"snapshotAt,omitempty" dynamodbav:"snapshotAt,omitempty"`
+	// MinHealthyTargets is spec.minHealthyTargets when the rollout took
+	// the lease: the minimum a recovery routes under when the stored spec
+	// can no longer be read (0: not recorded, the default applies).
+	MinHealthyTargets int32 `json:"minHealthyTargets,omitempty" dynamodbav:"minHealthyTargets,omitempty"`
 	// Drift is set while the rollout waits for a human because the
 	// listener no longer holds what okra last set (Weights): `okra rollout
 	// promote` adopts Drift.Actual, `okra rollout abort` restores the

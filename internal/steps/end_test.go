@@ -249,3 +249,96 @@ func TestRecoverAfterAFinishedRolloutOnlyReleases(t *testing.T) {
 		t.Errorf("notified %+v", e.notes.sent)
 	}
 }
+
+// TestRecoverWithAnUnreadableSpec: an edit leaves a stored spec that does
+// not decode while the holder is dead; Recover restores the snapshot from
+// what the status records (where it was taken, the minimum of healthy
+// targets), releases the lease and says why.
+func TestRecoverWithAnUnreadableSpec(t *testing.T) {
+	e, exec := midRollout(t)
+	ctx := context.Background()
+	at := e.store.get("web").SnapshotAt
+	if at == nil || at.ListenerARN == "" || e.store.get("web").MinHealthyTargets != 1 {
+		t.Fatalf("AcquireLease recorded snapshotAt %+v, minHealthyTargets %d; want both", at, e.store.get("web").MinHealthyTargets)
+	}
+	e.store.putRawSpec("web", `{"apiVersion": "okra/v1", "spec": {"ingress": 42`)
+	e.listener.reads = nil
+	ok, err := e.h.Recover(ctx, "web", exec, "execution web--v2--1 ended ABORTED")
+	if !ok || err != nil {
+		t.Fatalf("Recover = %t, %v; want the rollout recovered", ok, err)
+	}
+	if got := describe(e.listener.get()); got != "web-v1-a=100 sticky=true/60s" {
+		t.Errorf("listener %s, want the snapshot", got)
+	}
+	for _, l := range e.listener.reads {
+		if l != at.ListenerARN {
+			t.Errorf("Recover used listener %s, want %s (status.snapshotAt)", l, at.ListenerARN)
+		}
+	}
+	st := e.store.get("web")
+	if st.Leased() || st.Phase != rollout.PhaseRolledBack || !strings.Contains(st.Message, "ended ABORTED") ||
+		!strings.Contains(st.Message, "recovered from the rollout's status") || !strings.Contains(st.Message, "cannot be decoded") {
+		t.Errorf("status %s %q leased %t, want RolledBack, released, naming the unreadable spec", st.Phase, st.Message, st.Leased())
+	}
+	if b, _ := e.store.ListBlocked(ctx, "web"); len(b) != 1 || b[0].Version != "v2" {
+		t.Errorf("blocked %+v, want v2", b)
+	}
+	if types := strings.Join(e.store.eventTypes("web"), " "); !strings.HasSuffix(types, "RolledBack Blocked") {
+		t.Errorf("history %s, want RolledBack and Blocked last", types)
+	}
+	if ok, err := e.h.Recover(ctx, "web", exec, "again"); ok || err != nil {
+		t.Errorf("second Recover = %t, %v; want a no-op", ok, err)
+	}
+}
+
+// TestRecoverWithAnUnreadableSpecKeepsTheMinimum: without a readable spec
+// the minimum of healthy targets is the one the rollout recorded, not the
+// default: a stable group below it gets no weight (Degraded, listener
+// kept, lease released).
+func TestRecoverWithAnUnreadableSpecKeepsTheMinimum(t *testing.T) {
+	e, exec := midRollout(t)
+	ctx := context.Background()
+	st := e.store.get("web")
+	st.MinHealthyTargets = 3 // web-v1-a has 2 healthy targets
+	e.store.set("web", st)
+	e.store.putRawSpec("web", `not json`)
+	before := describe(e.listener.get())
+	sets := e.listener.sets
+	ok, err := e.h.Recover(ctx, "web", exec, "execution web--v2--1 ended FAILED")
+	if !ok || err != nil {
+		t.Fatalf("Recover = %t, %v", ok, err)
+	}
+	if e.listener.sets != sets || describe(e.listener.get()) != before {
+		t.Errorf("listener %s (%d writes), want %s kept", describe(e.listener.get()), e.listener.sets-sets, before)
+	}
+	st = e.store.get("web")
+	if st.Leased() || st.Phase != rollout.PhaseDegraded || !strings.Contains(st.Message, "at least 3 healthy targets") {
+		t.Errorf("status %s %q leased %t, want Degraded naming the minimum 3, released", st.Phase, st.Message, st.Leased())
+	}
+}
+
+// TestRecoverWithAnUnreadableSpecAndNoLocation: a status that records no
+// snapshot location (a rollout from before snapshotAt) cannot be restored
+// without the spec; the dead holder still lets go and the Cell says why.
+func TestRecoverWithAnUnreadableSpecAndNoLocation(t *testing.T) {
+	e, exec := midRollout(t)
+	st := e.store.get("web")
+	st.SnapshotAt = nil
+	e.store.set("web", st)
+	e.store.putRawSpec("web", `{`)
+	sets := e.listener.sets
+	ok, err := e.h.Recover(context.Background(), "web", exec, "execution web--v2--1 ended TIMED_OUT")
+	if !ok || err != nil {
+		t.Fatalf("Recover = %t, %v", ok, err)
+	}
+	if e.listener.sets != sets {
+		t.Errorf("Recover wrote the listener without knowing where the snapshot was taken")
+	}
+	st = e.store.get("web")
+	if st.Leased() || st.Phase != rollout.PhaseDegraded || !strings.Contains(st.Message, "records no snapshot or where it was taken") {
+		t.Errorf("status %s %q leased %t", st.Phase, st.Message, st.Leased())
+	}
+	if types := e.store.eventTypes("web"); types[len(types)-1] != string(store.EventDegraded) {
+		t.Errorf("history %v, want Degraded last", types)
+	}
+}

@@ -59,11 +59,23 @@ func (s *fakeStore) GetCell(_ context.Context, name string) (store.CellRecord, e
 	if !ok {
 		return store.CellRecord{}, &store.NotFoundError{Kind: store.KindCell, Name: name}
 	}
-	// Hand out a copy: handlers default the spec in place.
+	// Hand out a copy: handlers default the spec in place. A spec that
+	// does not decode is reported as the store does (DecodeErr, no Cell).
 	var c cell.Cell
-	_ = json.Unmarshal(rec.Spec, &c)
+	if err := json.Unmarshal(rec.Spec, &c); err != nil {
+		rec.Cell, rec.DecodeErr = nil, err
+		return rec, nil
+	}
 	rec.Cell = &c
 	return rec, nil
+}
+
+// putRawSpec stores spec as the Cell's document, as an edit in the
+// DynamoDB console would, whether it decodes or not.
+func (s *fakeStore) putRawSpec(name, spec string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cells[name] = store.CellRecord{Name: name, Revision: s.cells[name].Revision + 1, Spec: json.RawMessage(spec)}
 }
 
 func (s *fakeStore) ListTemplates(context.Context) ([]store.TemplateRecord, error) { return nil, nil }

@@ -163,6 +163,7 @@ func (h *Handlers) AcquireLease(ctx context.Context, in PlanInput) (rollout.Acti
 		s.StepIndex, s.StepCount = 0, steps
 		s.Snapshot = &snapshot
 		s.SnapshotAt = rollout.LocationOf(c.Spec.Ingress, ruleARN)
+		s.MinHealthyTargets = int32(minHealthyOf(c))
 		s.Weights = snapshot.Clone()
 		s.Drift = nil
 		s.StartedAt = s.LeaseAcquiredAt

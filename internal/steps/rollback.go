@@ -392,6 +392,13 @@ func (h *Handlers) Recover(ctx context.Context, cellName, executionARN, why stri
 		return true, nil
 	}
 	c, _, err := h.loadCell(ctx, cellName, false)
+	var unreadable *specError
+	if errors.As(err, &unreadable) {
+		// An edit made the stored spec unreadable (or deleted it): the
+		// dead holder must not keep the Cell, so recover from what the
+		// status records.
+		return h.recoverFromStatus(ctx, cellName, executionARN, st, why, unreadable)
+	}
 	if err != nil {
 		return false, Boundary(err)
 	}
@@ -411,6 +418,74 @@ func (h *Handlers) Recover(ctx context.Context, cellName, executionARN, why stri
 	}
 	h.notify(ctx, Notification{Cell: cellName, Event: endEvent(end, store.EventRolledBack), Version: st.CanaryVersion, Stable: st.StableVersion, Execution: executionARN, Message: end.Message})
 	return true, nil
+}
+
+// recoverFromStatus is Recover for a Cell whose stored spec cannot be
+// loaded (spec says why). The status records all a restore needs: the
+// snapshot, where it was taken (status.snapshotAt) and the minimum of
+// healthy targets the rollout routed under. The snapshot is restored
+// there under the never-route-to-nothing rule, reading the health of the
+// snapshot's own groups by ARN (without a spec there is no selector to
+// discover by), or, when none of them can carry traffic, the Cell is
+// marked Degraded with the listener kept. Either way the lease is
+// released and the history says the spec was unreadable. A status that
+// records no location leaves the listener alone: the Cell is Degraded,
+// released, and says so.
+func (h *Handlers) recoverFromStatus(ctx context.Context, cellName, executionARN string, st rollout.Status, why string, spec *specError) (bool, error) {
+	h.log.WarnContext(ctx, "the stored spec cannot be loaded; recovering the dead holder's rollout from its status", "cell", cellName, "execution", executionARN, "spec", spec.reason)
+	why = fmt.Sprintf("%s; recovered from the rollout's status (%s)", why, spec.reason)
+	c := cellFromStatus(cellName, st)
+	end := st
+	switch {
+	case st.SnapshotAt == nil || st.SnapshotAt.ListenerARN == "" || st.Snapshot == nil:
+		message := fmt.Sprintf("cannot restore the snapshot of the rollout to %s (%s): the status records no snapshot or where it was taken; the listener is left as it is until a human acts", st.CanaryVersion, why)
+		rec, err := h.store.UpdateStatus(ctx, cellName, executionARN, func(s *rollout.Status) error {
+			s.Phase, s.Message = rollout.PhaseDegraded, message
+			s.TaskToken, s.PausedUntil, s.FinalizeAfter, s.Drift = "", nil, nil, nil
+			return nil
+		})
+		if err != nil {
+			return false, Boundary(err)
+		}
+		if err := h.event(ctx, cellName, store.Event{Type: store.EventDegraded, Execution: executionARN, Version: st.CanaryVersion, Message: message}); err != nil {
+			return false, Boundary(err)
+		}
+		end = rec.Status
+	default:
+		var err error
+		end, err = h.undo(ctx, c, st, undoing{
+			holder: executionARN, execution: executionARN,
+			phase: rollout.PhaseRolledBack, event: store.EventRolledBack,
+			reason: why, block: true,
+		})
+		if err != nil {
+			return false, Boundary(err)
+		}
+	}
+	if err := h.store.ReleaseLease(ctx, cellName, executionARN); err != nil {
+		return false, Boundary(err)
+	}
+	h.notify(ctx, Notification{Cell: cellName, Event: endEvent(end, store.EventRolledBack), Version: st.CanaryVersion, Stable: st.StableVersion, Execution: executionARN, Message: end.Message})
+	return true, nil
+}
+
+// cellFromStatus is as much of a Cell as its rollout's status records:
+// the name, the ingress where the snapshot was taken and the minimum of
+// healthy targets. It has no target group selector, which discoverFor
+// reads as "use the listed groups themselves" (a stored spec always has
+// one: validation refuses an empty selector).
+func cellFromStatus(name string, st rollout.Status) *cell.Cell {
+	c := &cell.Cell{}
+	c.Metadata.Name = name
+	if st.SnapshotAt != nil {
+		c.Spec.Ingress = st.SnapshotAt.Ingress(cell.Ingress{})
+	}
+	minHealthy := st.MinHealthyTargets
+	if minHealthy <= 0 {
+		minHealthy = cell.DefaultMinHealthyTargets
+	}
+	c.Spec.MinHealthyTargets = &minHealthy
+	return c
 }
 
 // StateMachineOf returns the state machine ARN of an execution ARN

@@ -54,7 +54,14 @@ func minHealthyOf(c *cell.Cell) int {
 // that any of fwds lists: the groups a weight change or a restore can give
 // weight to. The others keep HealthyTargets unread (0); a listed group that
 // is gone is left out, so it counts as missing.
+//
+// A Cell without a selector is cellFromStatus's (a recovery whose spec
+// cannot be read): then the listed groups themselves are looked up by
+// ARN, and one that is gone counts as missing.
 func (h *Handlers) discoverFor(ctx context.Context, c *cell.Cell, fwds ...weights.Forward) (discovery.CellTargetGroups, error) {
+	if len(c.Spec.Ingress.TargetGroupSelector.MatchLabels) == 0 {
+		return h.listedGroups(ctx, fwds...)
+	}
 	found, err := h.discover.ForCell(ctx, c)
 	if err != nil {
 		return found, err
@@ -80,6 +87,23 @@ func (h *Handlers) discoverFor(ctx context.Context, c *cell.Cell, fwds ...weight
 	found.TargetGroups = append(withHealth, rest...)
 	sort.Slice(found.TargetGroups, func(i, j int) bool { return found.TargetGroups[i].Name < found.TargetGroups[j].Name })
 	return found, nil
+}
+
+// listedGroups reads the health of every group fwds list, by ARN (the
+// name is unknown without discovery, so the ARN stands for it).
+func (h *Handlers) listedGroups(ctx context.Context, fwds ...weights.Forward) (discovery.CellTargetGroups, error) {
+	seen := map[string]bool{}
+	var listed []inventory.TargetGroup
+	for _, f := range fwds {
+		for _, tg := range f.TargetGroups {
+			if !seen[tg.ARN] {
+				seen[tg.ARN] = true
+				listed = append(listed, inventory.TargetGroup{ARN: tg.ARN, Name: tg.ARN})
+			}
+		}
+	}
+	withHealth, err := h.discover.Health(ctx, listed)
+	return discovery.CellTargetGroups{TargetGroups: withHealth}, err
 }
 
 // reroute applies weights.Reroute to intended with the Cell's target

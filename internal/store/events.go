@@ -59,6 +59,10 @@ const (
 	// EventDegraded: a restore found no target group able to carry the
 	// snapshot's traffic and kept the weights it had.
 	EventDegraded EventType = "Degraded"
+	// EventDegradedCleared: a reconcile found every target group the
+	// listener gives weight to able to carry traffic again, and took the
+	// Cell out of Degraded.
+	EventDegradedCleared EventType = "DegradedCleared"
 )
 
 // Event is one entry of a Cell's history.
