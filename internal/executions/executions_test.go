@@ -117,7 +117,14 @@ func TestStartIsIdempotentAgainstEmulator(t *testing.T) {
 	if err := ex.Stop(ctx, arn1, "Test", "stopped by test"); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	running, err = ex.IsRunning(ctx, arn1)
+	// moto ends a stopped execution on its worker thread, a moment after
+	// StopExecution answers (on AWS the stop is immediate), so poll briefly.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		running, err = ex.IsRunning(ctx, arn1)
+		if err != nil || !running || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || running {
 		t.Fatalf("IsRunning after Stop = %v, %v; want false", running, err)
 	}
