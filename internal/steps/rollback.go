@@ -404,15 +404,26 @@ func (h *Handlers) Recover(ctx context.Context, cellName, executionARN, why stri
 	}
 	end := st
 	if st.Snapshot != nil || st.CanaryVersion != "" {
-		end, err = h.undo(ctx, c, st, undoing{
-			holder: executionARN, execution: executionARN,
-			phase: rollout.PhaseRolledBack, event: store.EventRolledBack,
-			reason: why, block: true,
-		})
-		if err != nil {
+		if end, err = h.undoDeadHolder(ctx, c, st, executionARN, why); err != nil {
 			return false, Boundary(err)
 		}
 	}
+	return h.releaseDeadHolder(ctx, cellName, executionARN, st, end)
+}
+
+// undoDeadHolder rolls a dead holder's rollout back to its snapshot and
+// blocks the version it was rolling out.
+func (h *Handlers) undoDeadHolder(ctx context.Context, c *cell.Cell, st rollout.Status, executionARN, why string) (rollout.Status, error) {
+	return h.undo(ctx, c, st, undoing{
+		holder: executionARN, execution: executionARN,
+		phase: rollout.PhaseRolledBack, event: store.EventRolledBack,
+		reason: why, block: true,
+	})
+}
+
+// releaseDeadHolder ends a recovery: the dead holder's lease is released
+// and the end of its rollout (end) is notified.
+func (h *Handlers) releaseDeadHolder(ctx context.Context, cellName, executionARN string, st, end rollout.Status) (bool, error) {
 	if err := h.store.ReleaseLease(ctx, cellName, executionARN); err != nil {
 		return false, Boundary(err)
 	}
@@ -453,20 +464,11 @@ func (h *Handlers) recoverFromStatus(ctx context.Context, cellName, executionARN
 		end = rec.Status
 	default:
 		var err error
-		end, err = h.undo(ctx, c, st, undoing{
-			holder: executionARN, execution: executionARN,
-			phase: rollout.PhaseRolledBack, event: store.EventRolledBack,
-			reason: why, block: true,
-		})
-		if err != nil {
+		if end, err = h.undoDeadHolder(ctx, c, st, executionARN, why); err != nil {
 			return false, Boundary(err)
 		}
 	}
-	if err := h.store.ReleaseLease(ctx, cellName, executionARN); err != nil {
-		return false, Boundary(err)
-	}
-	h.notify(ctx, Notification{Cell: cellName, Event: endEvent(end, store.EventRolledBack), Version: st.CanaryVersion, Stable: st.StableVersion, Execution: executionARN, Message: end.Message})
-	return true, nil
+	return h.releaseDeadHolder(ctx, cellName, executionARN, st, end)
 }
 
 // cellFromStatus is as much of a Cell as its rollout's status records:
